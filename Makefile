@@ -1,0 +1,53 @@
+# Thin wrapper: install what is missing (Debian 12, as root), configure, build,
+# then serve the example or run every test. The real build is CMake.
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= $(shell nproc)
+
+# Everything the build, the tests and `make run` need.
+DEB_PACKAGES := build-essential cmake pkg-config python3 \
+  libldns-dev libuv1-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev \
+  dnsutils knot-dnsutils
+# Only for bench/.
+BENCH_PACKAGES := dnsperf util-linux
+
+.PHONY: all deps bench-deps configure build run test bench clean
+
+all: build
+
+# Idempotent: asks dpkg first and runs apt-get only for what is missing.
+define apt_install
+	@missing=$$(for p in $(1); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_PACKAGES))
+
+bench-deps: deps
+	$(call apt_install,$(BENCH_PACKAGES))
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/steerdns serve -c examples/steerdns.yaml
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+bench: bench-deps build
+	bench/run-dnsperf.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,105 @@
+#include "common/load_error.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace steerdns::common {
+
+namespace {
+std::string format_error(const std::string& file, int line, const std::string& reason) {
+  if (line > 0) return file + ":" + std::to_string(line) + ": " + reason;
+  return file + ": " + reason;
+}
+
+std::string scalar_text(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  return "nothing";
+}
+}  // namespace
+
+LoadError::LoadError(std::string file, int line, std::string reason)
+    : std::runtime_error(format_error(file, line, reason)),
+      file_(std::move(file)),
+      line_(line),
+      reason_(std::move(reason)) {}
+
+int line_of(const YAML::Node& node) {
+  const auto mark = node.Mark();
+  return mark.is_null() ? 0 : mark.line + 1;
+}
+
+YamlDoc load_yaml_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw LoadError(path, 0, "cannot open file");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return YamlDoc{path, YAML::Load(text.str())};
+  } catch (const YAML::Exception& e) {
+    throw LoadError(path, e.mark.is_null() ? 0 : e.mark.line + 1, "YAML syntax: " + e.msg);
+  }
+}
+
+void fail_at(const YamlDoc& doc, const YAML::Node& at, const std::string& reason) {
+  throw LoadError(doc.path, line_of(at), reason);
+}
+
+void require_map_keys(const YamlDoc& doc, const YAML::Node& map, std::string_view where,
+                      std::initializer_list<std::string_view> allowed) {
+  if (!map.IsMap()) fail_at(doc, map, std::string(where) + " must be a map");
+  for (const auto& item : map) {
+    const std::string key = item.first.Scalar();
+    bool known = false;
+    for (auto a : allowed) known = known || a == key;
+    if (!known) fail_at(doc, item.first, "unknown key '" + key + "' in " + std::string(where));
+  }
+}
+
+std::string read_string(const YamlDoc& doc, const YAML::Node& node, std::string_view key) {
+  if (!node.IsScalar())
+    fail_at(doc, node, std::string(key) + " must be a string, not " + scalar_text(node));
+  return node.Scalar();
+}
+
+std::uint64_t read_uint(const YamlDoc& doc, const YAML::Node& node, std::string_view key,
+                        std::uint64_t min, std::uint64_t max) {
+  const std::string text = read_string(doc, node, key);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    fail_at(doc, node, std::string(key) + ": '" + text + "' is not a whole number");
+  if (value < min || value > max)
+    fail_at(doc, node,
+            std::string(key) + ": " + text + " is out of range " + std::to_string(min) + ".." +
+                std::to_string(max));
+  return value;
+}
+
+bool read_bool(const YamlDoc& doc, const YAML::Node& node, std::string_view key) {
+  const std::string text = read_string(doc, node, key);
+  if (text == "true" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "no" || text == "off") return false;
+  fail_at(doc, node, std::string(key) + ": '" + text + "' is not true or false");
+}
+
+std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& node,
+                                        std::string_view key) {
+  const std::string text = read_string(doc, node, key);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, text.data() + text.size() - end);
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m") scale = 60'000;
+  else if (unit == "h") scale = 3'600'000;
+  if (ec != std::errc() || end == text.data() || scale == 0 || value > (1ull << 40))
+    fail_at(doc, node,
+            std::string(key) + ": '" + text + "' is not a duration (like 500ms, 5s, 2m)");
+  return std::chrono::milliseconds(value * scale);
+}
+
+}  // namespace steerdns::common

@@ -1,0 +1,61 @@
+// Load-time vocabulary shared by every module that reads operator files:
+// the error that carries file:line:reason, and strict YAML accessors.
+// Everything here runs at load (main thread or reload), never on the query
+// path, so exceptions are the error channel (DESIGN.md, Style).
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace steerdns::common {
+
+// An operator's file is wrong. what() is "FILE:LINE: REASON" (line 1-based,
+// omitted when unknown) so that editors and humans can jump to it.
+class LoadError : public std::runtime_error {
+ public:
+  LoadError(std::string file, int line, std::string reason);
+  const std::string& file() const noexcept { return file_; }
+  int line() const noexcept { return line_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string reason_;
+};
+
+// A parsed YAML document that remembers where it came from, so every accessor
+// can blame the right file and line.
+struct YamlDoc {
+  std::string path;
+  YAML::Node root;
+};
+
+// Reads and parses PATH; syntax errors become LoadError with the parser's line.
+YamlDoc load_yaml_file(const std::string& path);
+
+[[noreturn]] void fail_at(const YamlDoc& doc, const YAML::Node& at, const std::string& reason);
+
+// Rejects any key of MAP not in ALLOWED ("unknown key 'x' in WHERE").
+// A non-map MAP is an error too ("WHERE must be a map").
+void require_map_keys(const YamlDoc& doc, const YAML::Node& map, std::string_view where,
+                      std::initializer_list<std::string_view> allowed);
+
+std::string read_string(const YamlDoc& doc, const YAML::Node& node, std::string_view key);
+std::uint64_t read_uint(const YamlDoc& doc, const YAML::Node& node, std::string_view key,
+                        std::uint64_t min, std::uint64_t max);
+bool read_bool(const YamlDoc& doc, const YAML::Node& node, std::string_view key);
+// "250ms", "5s", "2m", "1h", or a bare integer meaning seconds.
+std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& node,
+                                        std::string_view key);
+
+// The 1-based line of NODE, or 0 when yaml-cpp has no mark for it.
+int line_of(const YAML::Node& node);
+
+}  // namespace steerdns::common

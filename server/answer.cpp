@@ -1,0 +1,372 @@
+#include "server/answer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
+#include "server/writer.hpp"
+
+namespace steerdns::server {
+
+using zones::Node;
+using zones::RRset;
+using zones::Zone;
+namespace rrtype = zones::rrtype;
+
+namespace {
+
+constexpr std::size_t kHeader = 12;
+constexpr std::size_t kOptSize = 11;  // root owner, type, class, ttl, rdlength 0
+constexpr int kMaxCnameChain = 8;
+constexpr std::uint16_t kClassIn = 1;
+constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253,
+                        kTypeMaila = 254, kTypeTkey = 249, kTypeTsig = 250;
+
+inline std::uint16_t read_u16(const std::uint8_t* p) noexcept {
+  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
+}
+
+enum class Parse : std::uint8_t { ok, drop, formerr, notimp };
+
+struct Query {
+  const std::uint8_t* packet = nullptr;
+  std::size_t size = 0;
+  std::size_t question_end = 0;  // 0 until the question was read whole
+  std::uint8_t qname[255];       // lower-cased wire
+  std::size_t qname_size = 0;
+  std::uint16_t qtype = 0, qclass = 0;
+  bool edns = false;
+  std::uint8_t edns_version = 0;
+  std::uint16_t edns_payload = 512;
+  std::string_view name() const noexcept {
+    return {reinterpret_cast<const char*>(qname), qname_size};
+  }
+};
+
+// Skips a possibly compressed name; pointers end it, so nothing loops.
+bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexcept {
+  while (pos < size) {
+    const std::uint8_t len = p[pos];
+    if ((len & 0xC0) == 0xC0) {
+      pos += 2;
+      return pos <= size;
+    }
+    if (len & 0xC0) return false;  // extended label types (RFC 6891 §5)
+    pos += 1 + len;
+    if (len == 0) return true;
+  }
+  return false;
+}
+
+// Reads an OPT record's fixed part and options (RFC 6891 §6.1).
+Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
+  if (q.edns) return Parse::formerr;  // more than one OPT
+  if (q.packet[owner_at] != 0) return Parse::formerr;  // owner must be the root
+  const std::uint8_t* p = q.packet + pos;
+  q.edns = true;
+  q.edns_payload = std::max<std::uint16_t>(read_u16(p + 2), 512);
+  q.edns_version = p[5];
+  const std::size_t rdlen = read_u16(p + 8);
+  std::size_t at = pos + 10;
+  const std::size_t end = at + rdlen;
+  while (at < end) {
+    if (at + 4 > end) return Parse::formerr;
+    const std::size_t option_len = read_u16(q.packet + at + 2);
+    at += 4 + option_len;
+    if (at > end) return Parse::formerr;
+    // Unknown options are ignored (RFC 6891 §6.1.2).
+  }
+  return Parse::ok;
+}
+
+Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
+  const std::uint8_t* p = in.data();
+  const std::size_t size = in.size();
+  q.packet = p;
+  q.size = size;
+  if (size < kHeader) return Parse::drop;
+  if (p[2] & 0x80) return Parse::drop;  // a response: never answer one (no loops)
+  if (((p[2] >> 3) & 0x0F) != 0) return Parse::notimp;
+  if (read_u16(p + 4) != 1) return Parse::formerr;
+
+  std::size_t pos = kHeader;
+  std::size_t out = 0;
+  for (;;) {
+    if (pos >= size) return Parse::formerr;
+    const std::uint8_t len = p[pos];
+    if (len & 0xC0) return Parse::formerr;  // no pointers or extended labels in a question
+    if (out + 1 + len > sizeof q.qname || pos + 1 + len > size) return Parse::formerr;
+    q.qname[out++] = len;
+    for (std::size_t k = 1; k <= len; ++k) q.qname[out++] = zones::ascii_lower(p[pos + k]);
+    pos += 1 + len;
+    if (len == 0) break;
+  }
+  q.qname_size = out;
+  if (pos + 4 > size) return Parse::formerr;
+  q.qtype = read_u16(p + pos);
+  q.qclass = read_u16(p + pos + 2);
+  pos += 4;
+  q.question_end = pos;
+
+  const std::size_t records = std::size_t{read_u16(p + 6)} + read_u16(p + 8) + read_u16(p + 10);
+  const std::size_t first_additional = records - read_u16(p + 10);
+  for (std::size_t i = 0; i < records; ++i) {
+    const std::size_t owner_at = pos;
+    if (!skip_name(p, size, pos) || pos + 10 > size) return Parse::formerr;
+    const std::uint16_t type = read_u16(p + pos);
+    const std::size_t rdlen = read_u16(p + pos + 8);
+    if (pos + 10 + rdlen > size) return Parse::formerr;
+    if (type == rrtype::OPT) {
+      if (i < first_additional) return Parse::formerr;  // OPT only in additional
+      if (const Parse r = read_opt(q, owner_at, pos); r != Parse::ok) return r;
+    }
+    pos += 10 + rdlen;
+  }
+  return Parse::ok;
+}
+
+struct Sections {
+  std::uint16_t an = 0, ns = 0, ar = 0;
+  std::uint16_t rcode = rcode::NOERROR;
+  bool aa = false, tc = false;
+};
+
+class Responder {
+ public:
+  Responder(const Query& q, Writer& w) noexcept : q_(q), w_(w) {}
+
+  Sections& sections() noexcept { return s_; }
+
+  // Resolves the question in ZONE (RFC 1034 §4.3.2, with wildcards per RFC 4592).
+  void resolve(const Zone& zone) noexcept {
+    s_.aa = true;
+    std::string_view name = q_.name();
+    for (int hop = 0; hop < kMaxCnameChain; ++hop) {
+      const std::string_view owner = hop == 0 ? std::string_view() : name;
+      const Node* node = zone.find(name);
+      const Node* cut = nullptr;
+      if (node != nullptr) {
+        cut = node->cut;
+      } else {
+        const Node* encloser = nullptr;
+        for (std::string_view up = zones::parent_name(name); encloser == nullptr;
+             up = zones::parent_name(up))
+          encloser = zone.find(up);  // the apex always exists, so this ends
+        cut = encloser->cut;
+        node = cut == nullptr ? encloser->wildcard : nullptr;
+      }
+      // The parent side answers DS at a cut (RFC 4035 §3.1.4.1); we hold none.
+      const bool ds_at_cut = cut != nullptr && cut->owner == name && q_.qtype == rrtype::DS;
+      if (cut != nullptr && !ds_at_cut) {
+        if (hop == 0) refer(*cut);
+        return;
+      }
+      if (node == nullptr) {
+        s_.rcode = rcode::NXDOMAIN;
+        put_negative(zone);
+        return;
+      }
+      if (q_.qtype == kTypeAny && !ds_at_cut) {
+        // RFC 8482 §4.1: one rrset is a complete answer to ANY.
+        if (node->rrsets.empty()) put_negative(zone);
+        else put_answer(owner, node->rrsets.front());
+        return;
+      }
+      if (const RRset* rrset = ds_at_cut ? nullptr : node->find(q_.qtype)) {
+        if (put_answer(owner, *rrset)) put_additional(*rrset, false);
+        return;
+      }
+      const RRset* cname = node->find(rrtype::CNAME);
+      if (cname == nullptr) {
+        put_negative(zone);
+        return;
+      }
+      if (!put_answer(owner, *cname)) return;
+      name = cname->cname_target;
+      if (!zones::is_at_or_below(name, zone.apex())) return;
+    }
+  }
+
+ private:
+  void truncate() noexcept {
+    w_.rollback(after_question_);
+    s_.an = s_.ns = s_.ar = 0;
+    s_.tc = true;
+  }
+
+  bool put_answer(std::string_view owner, const RRset& rrset) noexcept {
+    if (!put_rrset(w_, owner, rrset)) {
+      truncate();
+      return false;
+    }
+    s_.an = static_cast<std::uint16_t>(s_.an + rrset.count);
+    return true;
+  }
+
+  void put_negative(const Zone& zone) noexcept {
+    if (!put_rrset(w_, zone.apex(), zone.negative_soa())) {
+      truncate();
+      return;
+    }
+    ++s_.ns;
+  }
+
+  // Address records for targets; glue that does not fit sets TC (RFC 9471),
+  // other additional data is just left out (RFC 2181 §9).
+  void put_additional(const RRset& rrset, bool glue) noexcept {
+    for (const auto& extra : rrset.additional) {
+      const Writer::Mark m = w_.mark();
+      if (put_rrset(w_, extra.owner, *extra.rrset)) {
+        s_.ar = static_cast<std::uint16_t>(s_.ar + extra.rrset->count);
+      } else {
+        w_.rollback(m);
+        if (glue) s_.tc = true;
+      }
+    }
+  }
+
+  void refer(const Node& cut) noexcept {
+    s_.aa = false;
+    const RRset* ns = cut.find(rrtype::NS);
+    if (!put_rrset(w_, cut.owner, *ns)) {
+      truncate();
+      return;
+    }
+    s_.ns = ns->count;
+    put_additional(*ns, true);
+  }
+
+  const Query& q_;
+  Writer& w_;
+  Sections s_;
+
+ public:
+  Writer::Mark after_question_{};
+};
+
+void put_header(std::uint8_t* out, const std::uint8_t* query, const Sections& s,
+                std::uint16_t qdcount) noexcept {
+  out[0] = query[0];
+  out[1] = query[1];
+  // QR, the query's opcode and RD; AA and TC as decided. RA is never set.
+  out[2] = static_cast<std::uint8_t>(0x80 | (query[2] & 0x79) | (s.aa ? 0x04 : 0) |
+                                     (s.tc ? 0x02 : 0));
+  // CD is copied (RFC 6840 §5.9); Z and AD are clear.
+  out[3] = static_cast<std::uint8_t>((query[3] & 0x10) | (s.rcode & 0x0F));
+  const std::uint16_t counts[4] = {qdcount, s.an, s.ns, s.ar};
+  for (int i = 0; i < 4; ++i) {
+    out[4 + 2 * i] = static_cast<std::uint8_t>(counts[i] >> 8);
+    out[5 + 2 * i] = static_cast<std::uint8_t>(counts[i]);
+  }
+}
+
+}  // namespace
+
+bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset) noexcept {
+  const auto* p = reinterpret_cast<const std::uint8_t*>(rrset.wire.data());
+  const std::uint8_t* end = p + rrset.wire.size();
+  const bool compress_rdata = rrset.type == rrtype::NS || rrset.type == rrtype::CNAME ||
+                              rrset.type == rrtype::PTR || rrset.type == rrtype::MX ||
+                              rrset.type == rrtype::SOA;
+  while (p < end) {
+    const std::size_t rdlen = read_u16(p + 8);
+    const bool owner_ok = owner.empty() ? w.put_u16(0xC000 | kHeader) : w.put_name(owner);
+    if (!owner_ok) return false;
+    if (!compress_rdata) {
+      if (!w.put(p, 10 + rdlen)) return false;
+    } else {
+      if (!w.put(p, 8)) return false;
+      const std::size_t rdlen_at = w.size();
+      if (!w.put_u16(0)) return false;
+      const std::uint8_t* rd = p + 10;
+      const std::uint8_t* rd_end = rd + rdlen;
+      if (rrset.type == rrtype::MX) {
+        if (!w.put(rd, 2)) return false;
+        rd += 2;
+      }
+      // NS, CNAME, PTR and MX end in one name; SOA has two, then 20 octets.
+      const int names = rrset.type == rrtype::SOA ? 2 : 1;
+      for (int i = 0; i < names; ++i) {
+        const std::uint8_t* n = rd;
+        while (*n != 0) n += 1 + *n;
+        const std::size_t len = static_cast<std::size_t>(n - rd) + 1;
+        if (!w.put_name({reinterpret_cast<const char*>(rd), len})) return false;
+        rd += len;
+      }
+      if (!w.put(rd, static_cast<std::size_t>(rd_end - rd))) return false;
+      w.patch_u16(rdlen_at, static_cast<std::uint16_t>(w.size() - rdlen_at - 2));
+    }
+    p += 10 + rdlen;
+  }
+  return true;
+}
+
+AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
+                  std::span<std::uint8_t> out, Transport transport) noexcept {
+  Query q;
+  const Parse parsed = parse_query(query, q);
+  if (parsed == Parse::drop || out.size() < kMinAnswerBuffer) return {};
+
+  Writer w(out.data(), out.size());
+  Sections header_only;
+  if (parsed != Parse::ok) {
+    header_only.rcode = parsed == Parse::notimp ? rcode::NOTIMP : rcode::FORMERR;
+    // Echo the question when it was read whole, so the client can match us.
+    const std::size_t qlen = parsed == Parse::formerr ? q.question_end : 0;
+    const std::size_t copy = qlen > 0 ? qlen : kHeader;
+    std::memcpy(out.data(), query.data(), copy);
+    put_header(out.data(), query.data(), header_only, qlen > 0 ? 1 : 0);
+    return {copy, q.question_end > 0 ? q.qtype : std::uint16_t{0}, header_only.rcode, false};
+  }
+
+  std::size_t limit = kMaxTcpMessage;
+  if (transport == Transport::udp)
+    limit = q.edns ? std::clamp<std::size_t>(q.edns_payload, 512, world.edns_payload) : 512;
+  limit = std::min(limit, out.size());
+  const std::size_t reserve = q.edns ? kOptSize : 0;
+
+  // Header placeholder, then the question exactly as asked (case preserved).
+  w.put(query.data(), q.question_end);
+  w.add_targets(kHeader);
+  w.set_limit(limit - reserve);
+
+  Responder responder(q, w);
+  responder.after_question_ = w.mark();
+  Sections& s = responder.sections();
+  if (q.edns && q.edns_version > 0) {
+    s.rcode = rcode::BADVERS;  // RFC 6891 §6.1.3
+  } else if (q.qclass != kClassIn) {
+    s.rcode = rcode::REFUSED;
+  } else if (q.qtype == rrtype::OPT || q.qtype == kTypeTkey || q.qtype == kTypeTsig) {
+    s.rcode = rcode::FORMERR;
+  } else if (q.qtype == kTypeMaila || q.qtype == kTypeMailb) {
+    s.rcode = rcode::NOTIMP;
+  } else if (q.qtype == kTypeAxfr || q.qtype == kTypeIxfr) {
+    s.rcode = rcode::REFUSED;  // zone transfers are not offered
+  } else if (const Zone* zone = world.zones.find_zone(q.name())) {
+    responder.resolve(*zone);
+  } else {
+    s.rcode = rcode::REFUSED;
+  }
+
+  if (q.edns) {
+    w.set_limit(limit);
+    const std::uint8_t opt[kOptSize] = {0,
+                                        0,
+                                        rrtype::OPT,
+                                        static_cast<std::uint8_t>(world.edns_payload >> 8),
+                                        static_cast<std::uint8_t>(world.edns_payload),
+                                        static_cast<std::uint8_t>(s.rcode >> 4),
+                                        0,
+                                        0,
+                                        0,
+                                        0,
+                                        0};
+    w.put(opt, kOptSize);
+    ++s.ar;
+  }
+  put_header(out.data(), query.data(), s, 1);
+  return {w.size(), q.qtype, s.rcode, s.tc};
+}
+
+}  // namespace steerdns::server

@@ -1,0 +1,35 @@
+// answer(): the core of steerdns. A pure function from (world, query bytes)
+// to response bytes: no I/O, clock, lock, log or allocation, noexcept. Any
+// number of workers call it concurrently on the same world.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "server/world.hpp"
+
+namespace steerdns::server {
+
+enum class Transport : std::uint8_t { udp, tcp };
+
+namespace rcode {
+inline constexpr std::uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4,
+                               REFUSED = 5, BADVERS = 16;
+}
+
+struct AnswerInfo {
+  std::size_t size = 0;       // bytes written to out; 0 means: send nothing (drop)
+  std::uint16_t qtype = 0;    // 0 when the question could not be read
+  std::uint16_t rcode = 0;    // extended rcode (BADVERS = 16)
+  bool truncated = false;
+};
+
+// The smallest OUT buffer answer() accepts; TCP needs kMaxTcpMessage.
+inline constexpr std::size_t kMinAnswerBuffer = 512;
+inline constexpr std::size_t kMaxTcpMessage = 65535;
+
+AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
+                  std::span<std::uint8_t> out, Transport transport) noexcept;
+
+}  // namespace steerdns::server

@@ -1,0 +1,172 @@
+#include "server/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <thread>
+
+#include "common/load_error.hpp"
+
+namespace steerdns::server {
+
+using common::fail_at;
+using common::LoadError;
+using common::YamlDoc;
+namespace fs = std::filesystem;
+
+bool parse_socket_address(const std::string& text, ListenAddress& out) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535)
+    return false;
+  out.text = text;
+  out.address = {};
+  if (auto* v4 = reinterpret_cast<sockaddr_in*>(&out.address);
+      inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(value));
+    out.address_size = sizeof(sockaddr_in);
+    return true;
+  }
+  if (auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.address);
+      inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(value));
+    out.address_size = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+namespace {
+
+ListenAddress read_listen(const YamlDoc& doc, const YAML::Node& item) {
+  ListenAddress out;
+  YAML::Node address = item;
+  if (item.IsMap()) {
+    common::require_map_keys(doc, item, "listen entry", {"address", "transport"});
+    if (!item["address"]) fail_at(doc, item, "listen entry: missing key 'address'");
+    address.reset(item["address"]);  // operator= would write into item
+  }
+  const std::string text = common::read_string(doc, address, "listen address");
+  if (!parse_socket_address(text, out))
+    fail_at(doc, address,
+            "listen address '" + text + "' is not ADDRESS:PORT (like 127.0.0.1:53 or [::1]:53)");
+  if (item.IsMap() && item["transport"]) {
+    const std::string transport = common::read_string(doc, item["transport"], "transport");
+    if (transport != "udp" && transport != "tcp")
+      fail_at(doc, item["transport"], "transport '" + transport + "' is not udp or tcp");
+    out.udp = transport == "udp";
+    out.tcp = transport == "tcp";
+  }
+  return out;
+}
+
+void read_server(const YamlDoc& doc, const YAML::Node& server, Config& config) {
+  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "tcp"});
+  if (!server["listen"] || !server["listen"].IsSequence() || server["listen"].size() == 0)
+    fail_at(doc, server["listen"] ? server["listen"] : server,
+            "server: 'listen' must list at least one address");
+  for (const auto& item : server["listen"]) config.listen.push_back(read_listen(doc, item));
+  if (server["workers"])
+    config.workers = static_cast<unsigned>(common::read_uint(doc, server["workers"], "workers", 0, 256));
+  if (server["edns_payload"])
+    config.edns_payload = static_cast<std::uint16_t>(
+        common::read_uint(doc, server["edns_payload"], "edns_payload", 512, 4096));
+  if (const auto tcp = server["tcp"]) {
+    common::require_map_keys(doc, tcp, "server.tcp",
+                             {"max_connections", "idle_timeout", "max_pipelined"});
+    if (tcp["max_connections"])
+      config.tcp.max_connections = static_cast<unsigned>(
+          common::read_uint(doc, tcp["max_connections"], "max_connections", 1, 1'000'000));
+    if (tcp["idle_timeout"]) {
+      config.tcp.idle_timeout = common::read_duration(doc, tcp["idle_timeout"], "idle_timeout");
+      if (config.tcp.idle_timeout.count() < 100)
+        fail_at(doc, tcp["idle_timeout"], "idle_timeout must be at least 100ms");
+    }
+    if (tcp["max_pipelined"])
+      config.tcp.max_pipelined = static_cast<unsigned>(
+          common::read_uint(doc, tcp["max_pipelined"], "max_pipelined", 1, 65535));
+  }
+}
+
+void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
+  const fs::path base = fs::path(doc.path).parent_path();
+  auto resolve = [&](const std::string& p) { return (base / p).lexically_normal().string(); };
+  if (zones.IsScalar()) {
+    const std::string dir = resolve(zones.Scalar());
+    std::error_code ec;
+    if (fs::is_regular_file(dir, ec)) {
+      config.zone_files.push_back(dir);
+      return;
+    }
+    if (!fs::is_directory(dir, ec)) fail_at(doc, zones, "zones: '" + dir + "' is not a directory or file");
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const auto ext = entry.path().extension();
+      if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml"))
+        config.zone_files.push_back(entry.path().string());
+    }
+    std::sort(config.zone_files.begin(), config.zone_files.end());
+    if (config.zone_files.empty()) fail_at(doc, zones, "zones: no *.yaml files in '" + dir + "'");
+    return;
+  }
+  if (!zones.IsSequence() || zones.size() == 0)
+    fail_at(doc, zones, "zones must be a directory or a list of zone files");
+  for (const auto& item : zones) config.zone_files.push_back(resolve(common::read_string(doc, item, "zones")));
+}
+
+}  // namespace
+
+Config load_config(const std::string& path) {
+  const YamlDoc doc = common::load_yaml_file(path);
+  if (!doc.root.IsDefined() || doc.root.IsNull()) throw LoadError(path, 0, "the config file is empty");
+  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "logging"});
+  Config config;
+  config.path = path;
+  if (!doc.root["server"]) fail_at(doc, doc.root, "missing key 'server'");
+  read_server(doc, doc.root["server"], config);
+  if (!doc.root["zones"]) fail_at(doc, doc.root, "missing key 'zones'");
+  read_zones(doc, doc.root["zones"], config);
+  if (const auto logging = doc.root["logging"]) {
+    common::require_map_keys(doc, logging, "logging", {"level", "query_log"});
+    if (logging["level"]) {
+      config.log_level = common::read_string(doc, logging["level"], "level");
+      const char* levels[] = {"trace", "debug", "info", "warn", "error"};
+      if (std::none_of(std::begin(levels), std::end(levels),
+                       [&](const char* l) { return config.log_level == l; }))
+        fail_at(doc, logging["level"],
+                "level '" + config.log_level + "' is not one of trace, debug, info, warn, error");
+    }
+    if (logging["query_log"]) config.query_log = common::read_bool(doc, logging["query_log"], "query_log");
+  }
+  if (config.workers == 0) config.workers = std::max(1u, std::thread::hardware_concurrency());
+  return config;
+}
+
+std::shared_ptr<const World> build_world(const Config& config) {
+  std::vector<std::unique_ptr<zones::Zone>> zones;
+  zones.reserve(config.zone_files.size());
+  for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
+  auto world = std::make_shared<World>();
+  world->zones = zones::ZoneTable(std::move(zones));
+  world->edns_payload = config.edns_payload;
+  return world;
+}
+
+}  // namespace steerdns::server

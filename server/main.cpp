@@ -1,0 +1,92 @@
+// steerdns: the command-line shell. Thin by design: parse arguments, load,
+// hand over to Runtime. Everything it does is reachable from tests.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "server/config.hpp"
+#include "server/runtime.hpp"
+
+#ifndef STEERDNS_VERSION
+#define STEERDNS_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using namespace steerdns;
+
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_logger_mt("steerdns");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+std::size_t count_records(const server::World& world) {
+  std::size_t records = 0;
+  for (const auto& z : world.zones.zones()) records += z->record_count();
+  return records;
+}
+
+int run_check(const std::string& path) {
+  try {
+    const server::Config config = server::load_config(path);
+    const auto world = server::build_world(config);
+    std::printf("%s: ok, %zu zones, %zu records\n", path.c_str(), world->zones.zones().size(),
+                count_records(*world));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int run_serve(const std::string& path) {
+  server::Config config;
+  std::shared_ptr<const server::World> world;
+  try {
+    config = server::load_config(path);
+    setup_logging(config.log_level);
+    world = server::build_world(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  try {
+    server::Runtime runtime(std::move(config), std::move(world));
+    runtime.bind();
+    return runtime.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot serve: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"steerdns: an authoritative DNS server that answers with the nearest healthy region",
+               "steerdns"};
+  app.set_version_flag("--version", "steerdns " STEERDNS_VERSION);
+  app.require_subcommand(1);
+  std::string config_path;
+
+  auto* serve = app.add_subcommand("serve", "serve DNS in the foreground, logging to stderr");
+  serve->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
+  serve->footer(
+      "Signals: SIGHUP reloads the config and every zone (a broken one is logged and the\n"
+      "previous data keeps being served); SIGTERM and SIGINT stop cleanly.");
+  auto* check = app.add_subcommand(
+      "check", "load and compile the config and every zone as serve would, bind nothing");
+  check->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
+  app.footer("Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
+             "names FILE:LINE and the offending key or value) or a socket cannot be bound.");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*check) return run_check(config_path);
+  return run_serve(config_path);
+}

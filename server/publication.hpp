@@ -1,0 +1,63 @@
+// One publication mechanism for immutable snapshots (the world now, the
+// health table later): a writer publishes a new shared_ptr; each reader
+// thread holds a Pin that re-fetches only when the generation moved. The
+// mutex is taken by readers only right after a publication, never per query.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace steerdns::server {
+
+template <class T>
+class Publication {
+ public:
+  explicit Publication(std::shared_ptr<const T> first) : current_(std::move(first)) {}
+
+  // Any thread. The old snapshot lives on until the last pin lets go of it.
+  void publish(std::shared_ptr<const T> next) {
+    {
+      std::lock_guard lock(mutex_);
+      current_ = std::move(next);
+    }
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+
+  std::shared_ptr<const T> load() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const T> current_;
+  std::atomic<std::uint64_t> generation_{0};
+};
+
+// A reader's hold on the current snapshot. One per thread; not shared.
+template <class T>
+class Pin {
+ public:
+  explicit Pin(const Publication<T>& publication) : publication_(publication) {}
+
+  // Call once per batch: an atomic load, plus a locked copy after a publication.
+  const T& refresh() {
+    const std::uint64_t generation = publication_.generation();
+    if (generation != generation_ || !held_) {
+      held_ = publication_.load();
+      generation_ = generation;
+    }
+    return *held_;
+  }
+
+ private:
+  const Publication<T>& publication_;
+  std::shared_ptr<const T> held_;
+  std::uint64_t generation_ = 0;
+};
+
+}  // namespace steerdns::server

@@ -1,0 +1,510 @@
+#include "server/runtime.hpp"
+
+#include <arpa/inet.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "common/load_error.hpp"
+#include "server/answer.hpp"
+#include "server/publication.hpp"
+#include "server/text.hpp"
+
+namespace steerdns::server {
+
+namespace {
+
+constexpr int kBatch = 64;             // datagrams per recvmmsg/sendmmsg
+constexpr int kRoundsPerWakeup = 16;   // batches before yielding to the loop (fairness with TCP)
+constexpr std::size_t kUdpBuffer = 4096;  // our EDNS payload is at most 4096
+constexpr int kListenBacklog = 1024;
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+int open_socket(const ListenAddress& at, int type) {
+  const int family = at.address.ss_family;
+  const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(at.text + ": socket: " + errno_text(errno));
+  const int one = 1;
+  // Every worker binds its own socket; the kernel spreads flows across them.
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") +
+                             ": bind: " + errno_text(err));
+  }
+  return fd;
+}
+
+// Counters of one worker, read by other threads (metrics later) relaxed.
+struct WorkerStats {
+  std::atomic<std::uint64_t> udp_queries{0}, tcp_queries{0}, dropped{0}, truncated{0},
+      send_errors{0}, tcp_refused{0};
+};
+
+struct Worker;
+
+struct UdpSocket {
+  uv_poll_t poll;
+  int fd = -1;
+  Worker* worker = nullptr;
+};
+
+struct TcpListener {
+  uv_tcp_t handle;
+  Worker* worker = nullptr;
+};
+
+struct TcpConnection {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  Worker* worker = nullptr;
+  sockaddr_storage peer{};
+  std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(1024);
+  std::size_t have = 0;
+  unsigned in_flight = 0;
+  int open_handles = 2;
+  bool reading = false;
+  bool closing = false;
+  bool counted = false;
+};
+
+struct TcpWrite {
+  uv_write_t request;
+  TcpConnection* connection;
+  std::unique_ptr<std::uint8_t[]> data;
+};
+
+struct UdpBatch {
+  std::array<mmsghdr, kBatch> recv{};
+  std::array<mmsghdr, kBatch> send{};
+  std::array<iovec, kBatch> recv_iov{};
+  std::array<iovec, kBatch> send_iov{};
+  std::array<sockaddr_storage, kBatch> peers{};
+  std::array<std::array<std::uint8_t, kUdpBuffer>, kBatch> in{};
+  std::array<std::array<std::uint8_t, kUdpBuffer>, kBatch> out{};
+};
+
+struct Shared {
+  const Config& config;
+  Publication<World>& world;
+  std::atomic<unsigned> tcp_connections{0};
+};
+
+struct Worker {
+  Worker(int index, Shared& shared) : index(index), shared(shared), pin(shared.world) {}
+
+  int index;
+  Shared& shared;
+  Pin<World> pin;
+  uv_loop_t loop;
+  uv_async_t stop;
+  std::vector<std::unique_ptr<UdpSocket>> udp;
+  std::vector<std::unique_ptr<TcpListener>> tcp;
+  std::unordered_set<TcpConnection*> connections;
+  std::unique_ptr<UdpBatch> batch = std::make_unique<UdpBatch>();
+  std::unique_ptr<std::uint8_t[]> tcp_answer = std::make_unique<std::uint8_t[]>(kMaxTcpMessage);
+  WorkerStats stats;
+  std::uint64_t last_error_log = 0;
+  std::uint64_t suppressed_errors = 0;
+  std::thread thread;
+
+  // Packet-path errors are logged at most once a second per worker.
+  template <class... Args>
+  void log_error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    const std::uint64_t now = uv_now(&loop);
+    if (last_error_log != 0 && now - last_error_log < 1000) {
+      ++suppressed_errors;
+      return;
+    }
+    if (suppressed_errors > 0) spdlog::warn("worker {}: {} similar errors suppressed", index, suppressed_errors);
+    suppressed_errors = 0;
+    last_error_log = now;
+    spdlog::error(fmt, std::forward<Args>(args)...);
+  }
+
+  void log_query(const char* transport, const sockaddr_storage& peer,
+                 std::span<const std::uint8_t> query, const AnswerInfo& info) {
+    spdlog::info("query {} {} {} {} {} {}b{}", transport, address_text(peer), question_text(query),
+                 qtype_text(info.qtype), rcode_text(info.rcode), info.size,
+                 info.truncated ? " TC" : "");
+  }
+};
+
+// ---- UDP ---------------------------------------------------------------
+
+void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
+  auto* sock = static_cast<UdpSocket*>(handle->data);
+  Worker& w = *sock->worker;
+  if (status < 0) {
+    w.log_error("worker {}: udp poll: {}", w.index, uv_strerror(status));
+    return;
+  }
+  UdpBatch& b = *w.batch;
+  const bool query_log = w.shared.config.query_log;
+  for (int round = 0; round < kRoundsPerWakeup; ++round) {
+    for (int i = 0; i < kBatch; ++i) {
+      b.recv_iov[i] = {b.in[i].data(), kUdpBuffer};
+      msghdr& h = b.recv[i].msg_hdr;
+      h = {};
+      h.msg_name = &b.peers[i];
+      h.msg_namelen = sizeof(sockaddr_storage);
+      h.msg_iov = &b.recv_iov[i];
+      h.msg_iovlen = 1;
+    }
+    const int received = recvmmsg(sock->fd, b.recv.data(), kBatch, MSG_DONTWAIT, nullptr);
+    if (received <= 0) {
+      if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        w.log_error("worker {}: recvmmsg: {}", w.index, errno_text(errno));
+      return;
+    }
+    const World& world = w.pin.refresh();
+    int replies = 0;
+    for (int i = 0; i < received; ++i) {
+      const msghdr& h = b.recv[i].msg_hdr;
+      if (h.msg_flags & MSG_TRUNC) {  // larger than any query we accept
+        w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
+      const AnswerInfo info = answer(world, query, b.out[i], Transport::udp);
+      w.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
+      if (query_log) w.log_query("udp", b.peers[i], query, info);
+      if (info.size == 0) {
+        w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (info.truncated) w.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+      b.send_iov[replies] = {b.out[i].data(), info.size};
+      msghdr& out = b.send[replies].msg_hdr;
+      out = {};
+      out.msg_name = &b.peers[i];
+      out.msg_namelen = h.msg_namelen;
+      out.msg_iov = &b.send_iov[replies];
+      out.msg_iovlen = 1;
+      ++replies;
+    }
+    for (int sent = 0; sent < replies;) {
+      const int n = sendmmsg(sock->fd, b.send.data() + sent, replies - sent, MSG_DONTWAIT);
+      if (n > 0) {
+        sent += n;
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {  // socket buffer full: drop the rest
+        w.stats.send_errors.fetch_add(replies - sent, std::memory_order_relaxed);
+        w.log_error("worker {}: send buffer full, {} answers dropped", w.index, replies - sent);
+        break;
+      }
+      w.stats.send_errors.fetch_add(1, std::memory_order_relaxed);
+      w.log_error("worker {}: sendmmsg: {}", w.index, errno_text(errno));
+      ++sent;  // skip the datagram that failed, keep the others
+    }
+    if (received < kBatch) return;
+  }
+}
+
+// ---- TCP ---------------------------------------------------------------
+
+void tcp_process(TcpConnection* c);
+
+void on_connection_closed(uv_handle_t* handle) {
+  auto* c = static_cast<TcpConnection*>(handle->data);
+  if (--c->open_handles > 0) return;
+  if (c->counted) c->worker->shared.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+  c->worker->connections.erase(c);
+  delete c;
+}
+
+void tcp_close(TcpConnection* c) {
+  if (c->closing) return;
+  c->closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp), on_connection_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), on_connection_closed);
+}
+
+void on_idle_timeout(uv_timer_t* timer) { tcp_close(static_cast<TcpConnection*>(timer->data)); }
+
+void restart_idle_timer(TcpConnection* c) {
+  uv_timer_start(&c->timer, on_idle_timeout,
+                 static_cast<std::uint64_t>(c->worker->shared.config.tcp.idle_timeout.count()), 0);
+}
+
+void on_tcp_alloc(uv_handle_t* handle, std::size_t /*suggested*/, uv_buf_t* buf) {
+  auto* c = static_cast<TcpConnection*>(handle->data);
+  *buf = uv_buf_init(reinterpret_cast<char*>(c->buffer.data() + c->have),
+                     static_cast<unsigned>(c->buffer.size() - c->have));
+}
+
+void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/);
+
+void tcp_resume(TcpConnection* c) {
+  if (c->reading || c->closing) return;
+  c->reading = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_tcp_alloc, on_tcp_read);
+}
+
+void on_tcp_written(uv_write_t* request, int status) {
+  auto* write = static_cast<TcpWrite*>(request->data);
+  TcpConnection* c = write->connection;
+  delete write;
+  --c->in_flight;
+  if (c->closing) return;
+  if (status < 0) {
+    tcp_close(c);
+    return;
+  }
+  restart_idle_timer(c);
+  if (!c->reading && c->in_flight < c->worker->shared.config.tcp.max_pipelined) {
+    tcp_process(c);  // queries may already wait in the buffer
+    tcp_resume(c);
+  }
+}
+
+// Answers every complete length-prefixed query in the buffer (RFC 7766 §8),
+// in order, until the pipelining limit stops reading.
+void tcp_process(TcpConnection* c) {
+  Worker& w = *c->worker;
+  const unsigned max_in_flight = w.shared.config.tcp.max_pipelined;
+  std::size_t pos = 0;
+  while (!c->closing && c->have - pos >= 2 && c->in_flight < max_in_flight) {
+    const std::size_t len = static_cast<std::size_t>(c->buffer[pos] << 8 | c->buffer[pos + 1]);
+    if (c->have - pos < 2 + len) break;
+    const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
+    const AnswerInfo info =
+        answer(w.pin.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage}, Transport::tcp);
+    w.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
+    if (w.shared.config.query_log) w.log_query("tcp", c->peer, query, info);
+    pos += 2 + len;
+    if (info.size == 0) {  // nothing to say to this: end the conversation
+      w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      tcp_close(c);
+      return;
+    }
+    auto* write = new TcpWrite{{}, c, std::make_unique<std::uint8_t[]>(info.size + 2)};
+    write->data[0] = static_cast<std::uint8_t>(info.size >> 8);
+    write->data[1] = static_cast<std::uint8_t>(info.size);
+    std::memcpy(write->data.get() + 2, w.tcp_answer.get(), info.size);
+    write->request.data = write;
+    const uv_buf_t out = uv_buf_init(reinterpret_cast<char*>(write->data.get()),
+                                     static_cast<unsigned>(info.size + 2));
+    ++c->in_flight;
+    if (uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&c->tcp), &out, 1,
+                 on_tcp_written) != 0) {
+      --c->in_flight;
+      delete write;
+      tcp_close(c);
+      return;
+    }
+    restart_idle_timer(c);
+  }
+  if (pos > 0) {
+    std::memmove(c->buffer.data(), c->buffer.data() + pos, c->have - pos);
+    c->have -= pos;
+  }
+  // Room for the whole next message, whose length we may already know.
+  std::size_t need = 1024;
+  if (c->have >= 2) need = std::max(need, 2 + static_cast<std::size_t>(c->buffer[0] << 8 | c->buffer[1]));
+  if (c->buffer.size() < need) c->buffer.resize(need);
+  if (c->in_flight >= max_in_flight && c->reading) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+    c->reading = false;
+  }
+}
+
+void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
+  auto* c = static_cast<TcpConnection*>(stream->data);
+  if (nread < 0) {  // EOF or error: the client is done
+    tcp_close(c);
+    return;
+  }
+  c->have += static_cast<std::size_t>(nread);
+  tcp_process(c);
+}
+
+void on_tcp_connection(uv_stream_t* server, int status) {
+  auto* listener = static_cast<TcpListener*>(server->data);
+  Worker& w = *listener->worker;
+  if (status < 0) {
+    w.log_error("worker {}: tcp accept: {}", w.index, uv_strerror(status));
+    return;
+  }
+  auto* c = new TcpConnection;
+  c->worker = &w;
+  uv_tcp_init(&w.loop, &c->tcp);
+  uv_timer_init(&w.loop, &c->timer);
+  c->tcp.data = c;
+  c->timer.data = c;
+  w.connections.insert(c);
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    tcp_close(c);
+    return;
+  }
+  int len = sizeof c->peer;
+  uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&c->peer), &len);
+  const unsigned limit = w.shared.config.tcp.max_connections;
+  if (w.shared.tcp_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    w.shared.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+    w.stats.tcp_refused.fetch_add(1, std::memory_order_relaxed);
+    w.log_error("worker {}: {} TCP connections open, closing a new one from {}", w.index, limit,
+                address_text(c->peer));
+    tcp_close(c);
+    return;
+  }
+  c->counted = true;
+  uv_tcp_nodelay(&c->tcp, 1);
+  restart_idle_timer(c);
+  tcp_resume(c);
+}
+
+// ---- worker lifecycle ---------------------------------------------------
+
+void on_stop(uv_async_t* async) {
+  auto* w = static_cast<Worker*>(async->data);
+  for (auto& s : w->udp) uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), nullptr);
+  for (auto& l : w->tcp) uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  const std::vector<TcpConnection*> open(w->connections.begin(), w->connections.end());
+  for (TcpConnection* c : open) tcp_close(c);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->stop), nullptr);
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  Impl(Config c, std::shared_ptr<const World> world)
+      : config(std::move(c)), publication(std::move(world)), shared{config, publication} {}
+
+  Config config;
+  Publication<World> publication;
+  Shared shared;
+  std::vector<std::unique_ptr<Worker>> workers;
+  uv_loop_t main_loop;
+  uv_signal_t sighup, sigterm, sigint;
+  int exit_code = 0;
+
+  void reload() {
+    const auto started = std::chrono::steady_clock::now();
+    try {
+      Config next = load_config(config.path);
+      auto world = build_world(next);
+      if (next.listen.size() != config.listen.size() || next.workers != config.workers)
+        spdlog::warn("reload: listen addresses and workers change only on restart");
+      std::size_t records = 0;
+      for (const auto& z : world->zones.zones()) records += z->record_count();
+      const std::size_t zone_count = world->zones.zones().size();
+      publication.publish(std::move(world));
+      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
+      spdlog::info("reloaded {} zones, {} records in {:.1f} ms", zone_count, records, ms.count());
+    } catch (const std::exception& e) {
+      spdlog::error("reload failed, still serving the previous configuration: {}", e.what());
+    }
+  }
+};
+
+Runtime::Runtime(Config config, std::shared_ptr<const World> world)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(world))) {}
+
+Runtime::~Runtime() = default;
+
+void Runtime::bind() {
+  Impl& m = *impl_;
+  for (unsigned i = 0; i < m.config.workers; ++i) {
+    auto w = std::make_unique<Worker>(static_cast<int>(i), m.shared);
+    uv_loop_init(&w->loop);
+    uv_async_init(&w->loop, &w->stop, on_stop);
+    w->stop.data = w.get();
+    for (const auto& at : m.config.listen) {
+      if (at.udp) {
+        auto s = std::make_unique<UdpSocket>();
+        s->fd = open_socket(at, SOCK_DGRAM);
+        s->worker = w.get();
+        uv_poll_init(&w->loop, &s->poll, s->fd);
+        s->poll.data = s.get();
+        w->udp.push_back(std::move(s));
+      }
+      if (at.tcp) {
+        auto l = std::make_unique<TcpListener>();
+        const int fd = open_socket(at, SOCK_STREAM);
+        uv_tcp_init(&w->loop, &l->handle);
+        uv_tcp_open(&l->handle, fd);
+        l->handle.data = l.get();
+        l->worker = w.get();
+        if (const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), kListenBacklog,
+                                      on_tcp_connection);
+            err != 0)
+          throw std::runtime_error(at.text + " (tcp): listen: " + uv_strerror(err));
+        w->tcp.push_back(std::move(l));
+      }
+    }
+    m.workers.push_back(std::move(w));
+  }
+}
+
+int Runtime::run() {
+  Impl& m = *impl_;
+  std::signal(SIGPIPE, SIG_IGN);
+  uv_loop_init(&m.main_loop);
+  m.main_loop.data = &m;
+  uv_signal_init(&m.main_loop, &m.sighup);
+  uv_signal_init(&m.main_loop, &m.sigterm);
+  uv_signal_init(&m.main_loop, &m.sigint);
+  m.sighup.data = m.sigterm.data = m.sigint.data = &m;
+  uv_signal_start(&m.sighup, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reload(); }, SIGHUP);
+  auto stop = [](uv_signal_t* s, int signum) {
+    auto* impl = static_cast<Impl*>(s->data);
+    spdlog::info("{} received, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sighup), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sigint), nullptr);
+  };
+  uv_signal_start(&m.sigterm, stop, SIGTERM);
+  uv_signal_start(&m.sigint, stop, SIGINT);
+
+  for (auto& w : m.workers) {
+    for (auto& s : w->udp) uv_poll_start(&s->poll, UV_READABLE, on_udp_readable);
+    Worker* raw = w.get();
+    w->thread = std::thread([raw] {
+      uv_run(&raw->loop, UV_RUN_DEFAULT);
+    });
+  }
+  std::string addresses;
+  for (const auto& at : m.config.listen)
+    addresses += (addresses.empty() ? "" : ", ") + at.text + (at.udp && at.tcp ? "" : at.udp ? " (udp)" : " (tcp)");
+  const auto world = m.publication.load();
+  std::size_t records = 0;
+  for (const auto& z : world->zones.zones()) records += z->record_count();
+  spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(),
+               records, addresses, m.workers.size());
+
+  uv_run(&m.main_loop, UV_RUN_DEFAULT);
+
+  std::uint64_t udp = 0, tcp = 0;
+  for (auto& w : m.workers) uv_async_send(&w->stop);
+  for (auto& w : m.workers) {
+    w->thread.join();
+    uv_loop_close(&w->loop);
+    for (auto& s : w->udp) ::close(s->fd);
+    udp += w->stats.udp_queries.load();
+    tcp += w->stats.tcp_queries.load();
+  }
+  uv_loop_close(&m.main_loop);
+  spdlog::info("stopped after {} UDP and {} TCP queries", udp, tcp);
+  return m.exit_code;
+}
+
+}  // namespace steerdns::server

@@ -1,0 +1,35 @@
+// The serving runtime: worker threads, their sockets, signals and reload.
+//
+// Threads: the main thread runs a libuv loop for signals only (SIGHUP
+// reloads, SIGTERM/SIGINT stop) and builds new worlds there, off the
+// workers. Each worker thread owns one libuv loop, one SO_REUSEPORT UDP
+// socket and one SO_REUSEPORT TCP listener per listen address; it reads the
+// world through a Pin, once per receive batch.
+#pragma once
+
+#include <memory>
+
+#include "server/config.hpp"
+#include "server/world.hpp"
+
+namespace steerdns::server {
+
+class Runtime {
+ public:
+  Runtime(Config config, std::shared_ptr<const World> world);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Opens and binds every socket of every worker. Throws std::runtime_error
+  // naming the address when one cannot be bound.
+  void bind();
+  // Serves until SIGTERM or SIGINT; returns the process exit code.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace steerdns::server

@@ -1,0 +1,122 @@
+// Helpers for unit tests: temporary files, queries built and answers parsed
+// with ldns (the reference parser), a world compiled from zone text.
+#pragma once
+
+#include "common/ldns.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/answer.hpp"
+#include "server/world.hpp"
+#include "zones/zone.hpp"
+
+namespace steerdns::test {
+
+// A directory that lives as long as the object.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/steerdns-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const auto p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::shared_ptr<server::World> world_from(const std::vector<std::string>& zone_texts,
+                                                 std::uint16_t edns_payload = 1232) {
+  TempDir dir;
+  std::vector<std::unique_ptr<zones::Zone>> zones;
+  for (std::size_t i = 0; i < zone_texts.size(); ++i)
+    zones.push_back(zones::load_zone(dir.write("z" + std::to_string(i) + ".yaml", zone_texts[i])));
+  auto world = std::make_shared<server::World>();
+  world->zones = zones::ZoneTable(std::move(zones));
+  world->edns_payload = edns_payload;
+  return world;
+}
+
+struct QueryOptions {
+  bool edns = false;
+  std::uint16_t payload = 1232;
+  std::uint8_t version = 0;
+  bool rd = false;
+  std::uint16_t qclass = LDNS_RR_CLASS_IN;
+};
+
+inline std::vector<std::uint8_t> make_query(const std::string& name, ldns_rr_type type,
+                                            QueryOptions o = {}) {
+  ldns_pkt* pkt = nullptr;
+  REQUIRE(ldns_pkt_query_new_frm_str(&pkt, name.c_str(), type,
+                                     static_cast<ldns_rr_class>(o.qclass),
+                                     o.rd ? LDNS_RD : 0) == LDNS_STATUS_OK);
+  ldns_pkt_set_id(pkt, 0x1234);
+  if (o.edns) {
+    ldns_pkt_set_edns_udp_size(pkt, o.payload);
+    ldns_pkt_set_edns_version(pkt, o.version);
+    // ldns writes OPT only when some EDNS field is non-default.
+    if (o.payload == 0) ldns_pkt_set_edns_do(pkt, true);
+  }
+  std::uint8_t* wire = nullptr;
+  std::size_t size = 0;
+  REQUIRE(ldns_pkt2wire(&wire, pkt, &size) == LDNS_STATUS_OK);
+  std::vector<std::uint8_t> out(wire, wire + size);
+  free(wire);
+  ldns_pkt_free(pkt);
+  return out;
+}
+
+// The answer, parsed by ldns; owns the packet.
+struct Reply {
+  server::AnswerInfo info;
+  std::vector<std::uint8_t> wire;
+  ldns_pkt* pkt = nullptr;
+  Reply() = default;
+  Reply(const Reply&) = delete;
+  Reply(Reply&& o) noexcept : info(o.info), wire(std::move(o.wire)), pkt(o.pkt) { o.pkt = nullptr; }
+  ~Reply() {
+    if (pkt) ldns_pkt_free(pkt);
+  }
+  ldns_pkt_rcode rcode() const { return ldns_pkt_get_rcode(pkt); }
+  std::size_t count(ldns_pkt_section s) const { return ldns_pkt_section_count(pkt, s); }
+  ldns_rr_list* section(ldns_pkt_section s) const {
+    switch (s) {
+      case LDNS_SECTION_ANSWER: return ldns_pkt_answer(pkt);
+      case LDNS_SECTION_AUTHORITY: return ldns_pkt_authority(pkt);
+      default: return ldns_pkt_additional(pkt);
+    }
+  }
+  // "owner ttl type rdata" of record I of section S, lower-cased text.
+  std::string rr(ldns_pkt_section s, std::size_t i) const {
+    char* text = ldns_rr2str(ldns_rr_list_rr(section(s), i));
+    std::string out(text);
+    free(text);
+    while (!out.empty() && (out.back() == '\n')) out.pop_back();
+    return out;
+  }
+};
+
+inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& query,
+                 server::Transport transport = server::Transport::udp) {
+  Reply r;
+  r.wire.resize(server::kMaxTcpMessage);
+  r.info = server::answer(world, query, r.wire, transport);
+  r.wire.resize(r.info.size);
+  if (r.info.size > 0) REQUIRE(ldns_wire2pkt(&r.pkt, r.wire.data(), r.wire.size()) == LDNS_STATUS_OK);
+  return r;
+}
+
+}  // namespace steerdns::test

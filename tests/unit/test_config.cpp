@@ -1,0 +1,90 @@
+#include <doctest/doctest.h>
+
+#include "common/load_error.hpp"
+#include "fixture.hpp"
+#include "server/config.hpp"
+
+using namespace steerdns;
+using steerdns::test::TempDir;
+
+namespace {
+const char* kZone = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+
+std::string config_error(const std::string& text) {
+  TempDir dir;
+  dir.write("zones/example.com.yaml", kZone);
+  try {
+    server::load_config(dir.write("steerdns.yaml", text));
+  } catch (const common::LoadError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("the example config loads and builds") {
+  const auto config = server::load_config(STEERDNS_SOURCE_DIR "/examples/steerdns.yaml");
+  CHECK(config.listen.size() == 2);
+  CHECK(config.workers >= 1);
+  CHECK(config.edns_payload == 1232);
+  CHECK(config.tcp.idle_timeout == std::chrono::seconds(5));
+  const auto world = server::build_world(config);
+  CHECK(world->zones.zones().size() == 1);
+}
+
+TEST_CASE("config: addresses, transports, durations, zone directories") {
+  TempDir dir;
+  dir.write("zones.d/a.yaml", kZone);
+  dir.write("zones.d/b.yml", "zone: example.net\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n");
+  dir.write("zones.d/notes.txt", "not a zone");
+  const auto config = server::load_config(dir.write("c.yaml", R"(server:
+  listen:
+    - 127.0.0.1:5300
+    - {address: "[::1]:5300", transport: udp}
+  workers: 3
+  edns_payload: 1400
+  tcp: {max_connections: 8, idle_timeout: 250ms, max_pipelined: 4}
+zones: zones.d
+logging: {level: debug, query_log: yes}
+)"));
+  REQUIRE(config.listen.size() == 2);
+  CHECK(config.listen[0].udp);
+  CHECK(config.listen[0].tcp);
+  CHECK(config.listen[1].address.ss_family == AF_INET6);
+  CHECK(config.listen[1].udp);
+  CHECK_FALSE(config.listen[1].tcp);
+  CHECK(config.workers == 3);
+  CHECK(config.edns_payload == 1400);
+  CHECK(config.tcp.max_connections == 8);
+  CHECK(config.tcp.idle_timeout == std::chrono::milliseconds(250));
+  CHECK(config.zone_files.size() == 2);
+  CHECK(config.query_log);
+  CHECK(server::build_world(config)->zones.zones().size() == 2);
+}
+
+TEST_CASE("config errors name file, line and the offending key or value") {
+  const std::string listen = "server:\n  listen: [127.0.0.1:5300]\n";
+  CHECK(config_error(listen + "zones: [zones/example.com.yaml]\ncolour: 1\n")
+            .find("steerdns.yaml:4: unknown key 'colour'") != std::string::npos);
+  CHECK(config_error("server:\n  listen: [127.0.0.1]\nzones: [zones/example.com.yaml]\n")
+            .find("steerdns.yaml:2:") != std::string::npos);
+  CHECK(config_error(listen + "  edns_payload: 100\nzones: [zones/example.com.yaml]\n")
+            .find("out of range 512..4096") != std::string::npos);
+  CHECK(config_error(listen + "  tcp: {idle_timeout: soon}\nzones: [zones/example.com.yaml]\n")
+            .find("'soon' is not a duration") != std::string::npos);
+  CHECK(config_error(listen).find("missing key 'zones'") != std::string::npos);
+  CHECK(config_error(listen + "zones: nowhere\n").find("not a directory") != std::string::npos);
+  CHECK(config_error(listen + "zones: [zones/example.com.yaml]\nlogging: {level: loud}\n")
+            .find("level 'loud'") != std::string::npos);
+}
+
+TEST_CASE("socket addresses") {
+  server::ListenAddress a;
+  CHECK(server::parse_socket_address("127.0.0.1:53", a));
+  CHECK(server::parse_socket_address("[::1]:5353", a));
+  CHECK(a.address.ss_family == AF_INET6);
+  CHECK_FALSE(server::parse_socket_address("::1:53", a));
+  CHECK_FALSE(server::parse_socket_address("127.0.0.1:0", a));
+  CHECK_FALSE(server::parse_socket_address("127.0.0.1:70000", a));
+  CHECK_FALSE(server::parse_socket_address("localhost:53", a));
+}

@@ -1,0 +1,128 @@
+#include <doctest/doctest.h>
+
+#include "common/load_error.hpp"
+#include "fixture.hpp"
+
+using namespace steerdns;
+using steerdns::test::TempDir;
+
+namespace {
+
+const char* kZone = R"(zone: example.com
+ttl: 3600
+soa: {mname: ns1, rname: hostmaster, serial: 7, minimum: 300}
+ns: [ns1, ns2.example.net.]
+records:
+  ns1: {A: 127.0.0.1}
+  www: {A: [127.0.0.10, 127.0.0.11], AAAA: "::1"}
+  "*.wild": {A: 127.0.0.20}
+  a.b.deep: {A: 127.0.0.30}
+  sub: {NS: [ns1.sub, ns.example.net.]}
+  ns1.sub: {A: 127.0.0.40}
+  mx: {ttl: 60, MX: "10 www", TXT: {ttl: 5, data: ["one", "two"]}}
+)";
+
+// Loads TEXT as a zone file and returns the LoadError message it throws.
+std::string load_error(const std::string& text) {
+  TempDir dir;
+  const auto path = dir.write("bad.yaml", text);
+  try {
+    zones::load_zone(path);
+  } catch (const common::LoadError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+}  // namespace
+
+TEST_CASE("a zone compiles into nodes, empty non-terminals, cuts and wildcards") {
+  TempDir dir;
+  auto zone = zones::load_zone(dir.write("z.yaml", kZone));
+  const auto& z = *zone;
+  CHECK(z.serial() == 7);
+  // SOA, 2 NS, ns1, www x3, wildcard, deep, sub NS x2, glue, MX, TXT x2
+  CHECK(z.record_count() == 15);
+  const auto* www = z.find(*zones::name_from_text("www.example.com."));
+  REQUIRE(www);
+  REQUIRE(www->find(zones::rrtype::A));
+  CHECK(www->find(zones::rrtype::A)->count == 2);
+  CHECK(www->cut == nullptr);
+  const auto* ent = z.find(*zones::name_from_text("b.deep.example.com."));
+  REQUIRE(ent);
+  CHECK(ent->rrsets.empty());
+  const auto* wild = z.find(*zones::name_from_text("wild.example.com."));
+  REQUIRE(wild);
+  REQUIRE(wild->wildcard);
+  CHECK(wild->wildcard->find(zones::rrtype::A));
+  const auto* sub = z.find(*zones::name_from_text("sub.example.com."));
+  REQUIRE(sub);
+  CHECK(sub->is_delegation());
+  const auto* glue = z.find(*zones::name_from_text("ns1.sub.example.com."));
+  REQUIRE(glue);
+  CHECK(glue->cut == sub);
+  // The delegation's NS carries its glue; the out-of-zone server has none.
+  REQUIRE(sub->find(zones::rrtype::NS)->additional.size() == 1);
+  CHECK(sub->find(zones::rrtype::NS)->additional[0].owner == glue->owner);
+  // MX target www is ours: its A and AAAA go to the additional section.
+  const auto* mx = z.find(*zones::name_from_text("mx.example.com."))->find(zones::rrtype::MX);
+  CHECK(mx->ttl == 60);
+  CHECK(mx->additional.size() == 2);
+  CHECK(z.find(*zones::name_from_text("mx.example.com."))->find(zones::rrtype::TXT)->ttl == 5);
+  // Negative answers use min(SOA TTL, minimum).
+  CHECK(z.negative_soa().ttl == 300);
+}
+
+TEST_CASE("serial auto follows the file's modification time") {
+  TempDir dir;
+  std::string text = kZone;
+  text.replace(text.find("serial: 7"), 9, "serial: auto");
+  const auto path = dir.write("z.yaml", text);
+  const auto t = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24);
+  std::filesystem::last_write_time(path, t);
+  const auto first = zones::load_zone(path)->serial();
+  std::filesystem::last_write_time(path, t + std::chrono::hours(1));
+  CHECK(zones::load_zone(path)->serial() == first + 3600);
+}
+
+TEST_CASE("zone errors name file, line and the offending key or value") {
+  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+  CHECK(load_error(head + "colour: blue\n").find("bad.yaml:4: unknown key 'colour'") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("bad.yaml:6:") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("999.1.1.1") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    HINFO: a b\n").find("unsupported record type 'HINFO'") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    A: 127.0.0.1\n    CNAME: x\n").find("CNAME and other data") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  www.example.org.:\n    A: 127.0.0.1\n").find("outside zone") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  sub: {NS: ns.sub}\n  x.sub: {TXT: hi}\n").find("only glue") !=
+        std::string::npos);
+  CHECK(load_error("zone: example.com\nsoa: {mname: ns1, rname: h}\n").find("missing key 'ns'") !=
+        std::string::npos);
+  CHECK(load_error("zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1\n").find("bad.yaml:") !=
+        std::string::npos);
+  CHECK(load_error(head + "records:\n  \"@\": {CNAME: x}\n").find("apex") != std::string::npos);
+}
+
+TEST_CASE("TXT text is quoted and split into 255-byte strings") {
+  TempDir dir;
+  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+  auto zone = zones::load_zone(dir.write("z.yaml", head + "records:\n  t: {TXT: \"" +
+                                                       std::string(300, 'x') + " \\\"q\\\"\"}\n"));
+  const auto* txt = zone->find(*zones::name_from_text("t.example.com."))->find(zones::rrtype::TXT);
+  REQUIRE(txt);
+  // rdata: 255-byte string + remainder string (300 x, space, "q" with quotes = 304 bytes).
+  CHECK(txt->wire.size() == 10 + 1 + 255 + 1 + (304 - 255));
+}
+
+TEST_CASE("two files declaring one zone are rejected") {
+  TempDir dir;
+  std::vector<std::unique_ptr<zones::Zone>> zs;
+  zs.push_back(zones::load_zone(dir.write("a.yaml", kZone)));
+  zs.push_back(zones::load_zone(dir.write("b.yaml", kZone)));
+  CHECK_THROWS_AS(zones::ZoneTable(std::move(zs)), common::LoadError);
+}

@@ -1,0 +1,404 @@
+#include "zones/zone.hpp"
+
+#include "common/ldns.hpp"
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "common/load_error.hpp"
+
+namespace steerdns::zones {
+
+using common::fail_at;
+using common::LoadError;
+using common::YamlDoc;
+
+namespace {
+
+constexpr std::uint32_t kDefaultTtl = 3600;
+constexpr std::uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181 §8
+// The largest rrset we accept: it must fit a TCP message with room for the
+// question, the OPT record and a few owner names (RFC 1035 §4.2.2).
+constexpr std::size_t kMaxRRsetWire = 60000;
+
+struct TypeInfo {
+  std::string_view name;
+  std::uint16_t type;
+};
+constexpr TypeInfo kRecordTypes[] = {
+    {"A", rrtype::A},     {"AAAA", rrtype::AAAA}, {"CNAME", rrtype::CNAME},
+    {"MX", rrtype::MX},   {"TXT", rrtype::TXT},   {"SRV", rrtype::SRV},
+    {"CAA", rrtype::CAA}, {"PTR", rrtype::PTR},   {"NS", rrtype::NS},
+};
+
+void append_u16(std::string& out, std::uint16_t v) {
+  out += static_cast<char>(v >> 8);
+  out += static_cast<char>(v & 0xff);
+}
+void append_u32(std::string& out, std::uint32_t v) {
+  append_u16(out, static_cast<std::uint16_t>(v >> 16));
+  append_u16(out, static_cast<std::uint16_t>(v & 0xffff));
+}
+
+std::string render_records(std::uint16_t type, std::uint32_t ttl,
+                           const std::vector<std::string>& rdatas) {
+  std::string wire;
+  for (const auto& rdata : rdatas) {
+    append_u16(wire, type);
+    append_u16(wire, 1);  // class IN
+    append_u32(wire, ttl);
+    append_u16(wire, static_cast<std::uint16_t>(rdata.size()));
+    wire += rdata;
+  }
+  return wire;
+}
+
+// A TXT value that does not start with a quote is one text: quote it and
+// split it into character-strings of at most 255 bytes (RFC 1035 §3.3.14).
+std::string txt_presentation(const std::string& text) {
+  if (!text.empty() && text.front() == '"') return text;
+  std::string out;
+  std::size_t in_chunk = 0;
+  out += '"';
+  for (unsigned char c : text) {
+    if (in_chunk == 255) {
+      out += "\" \"";
+      in_chunk = 0;
+    }
+    if (c == '"' || c == '\\') out += '\\';
+    out += static_cast<char>(c);
+    ++in_chunk;
+  }
+  out += '"';
+  return out;
+}
+
+struct PendingRRset {
+  std::uint32_t ttl = 0;
+  int line = 0;
+  std::vector<std::string> rdatas;   // wire RDATA, names lower-cased
+  std::vector<WireName> targets;     // NS/MX/SRV/CNAME target of each rdata
+};
+
+struct PendingOwner {
+  int line = 0;
+  std::map<std::uint16_t, PendingRRset> rrsets;  // ordered by type
+};
+
+}  // namespace
+
+class ZoneBuilder {
+ public:
+  explicit ZoneBuilder(YamlDoc doc) : doc_(std::move(doc)), zone_(std::make_unique<Zone>()) {}
+
+  std::unique_ptr<Zone> build() {
+    const YAML::Node& root = doc_.root;
+    if (!root.IsDefined() || root.IsNull()) fail_at(doc_, root, "the zone file is empty");
+    common::require_map_keys(doc_, root, "zone file", {"zone", "ttl", "soa", "ns", "records"});
+    zone_->file_ = doc_.path;
+    read_apex(root);
+    if (root["ttl"]) default_ttl_ = read_ttl(root["ttl"], "ttl");
+    if (!root["soa"]) fail_at(doc_, root, "missing key 'soa'");
+    read_soa(root["soa"]);
+    if (!root["ns"]) fail_at(doc_, root, "missing key 'ns' (the zone's name servers)");
+    read_apex_ns(root["ns"]);
+    if (root["records"]) read_records(root["records"]);
+    validate();
+    compile();
+    return std::move(zone_);
+  }
+
+ private:
+  void read_apex(const YAML::Node& root) {
+    if (!root["zone"]) fail_at(doc_, root, "missing key 'zone' (the zone's name)");
+    const std::string text = common::read_string(doc_, root["zone"], "zone");
+    auto apex = name_from_text(text.empty() || text.back() != '.' ? text + "." : text);
+    if (!apex) fail_at(doc_, root["zone"], "zone: '" + text + "' is not a domain name");
+    zone_->apex_ = *apex;
+    apex_text_ = name_to_text(*apex);
+    origin_ = ldns_dname_new_frm_str(apex_text_.c_str());
+  }
+
+  std::uint32_t read_ttl(const YAML::Node& node, std::string_view key) {
+    return static_cast<std::uint32_t>(common::read_uint(doc_, node, key, 0, kMaxTtl));
+  }
+
+  // Owner key → lower-cased wire name inside the zone.
+  WireName read_owner(const YAML::Node& key) {
+    const std::string text = key.Scalar();
+    if (text == "@") return zone_->apex_;
+    std::string absolute = text;
+    if (text.empty() || text.back() != '.') absolute = text + "." + apex_text_;
+    auto name = name_from_text(absolute);
+    if (!name) fail_at(doc_, key, "'" + text + "' is not a domain name");
+    if (!is_at_or_below(*name, zone_->apex_))
+      fail_at(doc_, key, "'" + text + "' is outside zone " + apex_text_);
+    return *name;
+  }
+
+  // Parses one record's presentation data with ldns and stores its wire form.
+  void add_record(const WireName& owner, std::uint16_t type, std::string_view type_name,
+                  std::uint32_t ttl, std::string data, const YAML::Node& at) {
+    if (type == rrtype::TXT) data = txt_presentation(data);
+    const std::string line = name_to_text(owner) + " " + std::to_string(ttl) + " IN " +
+                             std::string(type_name) + " " + data;
+    ldns_rr* rr = nullptr;
+    const ldns_status status = ldns_rr_new_frm_str(&rr, line.c_str(), ttl, origin_, nullptr);
+    if (status != LDNS_STATUS_OK || rr == nullptr)
+      fail_at(doc_, at,
+              std::string(type_name) + " '" + data + "': " + ldns_get_errorstr_by_id(status));
+    if (ldns_rr_get_type(rr) != type || ldns_rr_rd_count(rr) == 0) {
+      ldns_rr_free(rr);
+      fail_at(doc_, at, std::string(type_name) + " '" + data + "': not valid record data");
+    }
+    std::string rdata;
+    std::vector<WireName> names;
+    for (std::size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+      ldns_rdf* rdf = ldns_rr_rdf(rr, i);
+      if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME) {
+        ldns_dname2canonical(rdf);
+        names.emplace_back(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf));
+      }
+      rdata.append(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf));
+    }
+    ldns_rr_free(rr);
+    if (rdata.size() > 0xffff) fail_at(doc_, at, std::string(type_name) + ": record data too long");
+
+    auto& owner_entry = pending_[owner];
+    if (owner_entry.line == 0) owner_entry.line = common::line_of(at);
+    auto& set = owner_entry.rrsets[type];
+    if (set.rdatas.empty()) {
+      set.ttl = ttl;
+      set.line = common::line_of(at);
+    } else if (set.ttl != ttl) {
+      fail_at(doc_, at, std::string(type_name) + ": all records of an rrset need one TTL");
+    }
+    if (std::find(set.rdatas.begin(), set.rdatas.end(), rdata) != set.rdatas.end()) return;
+    set.rdatas.push_back(std::move(rdata));
+    set.targets.push_back(names.empty() ? WireName() : names.back());
+  }
+
+  void read_soa(const YAML::Node& soa) {
+    common::require_map_keys(doc_, soa, "soa",
+                             {"mname", "rname", "serial", "refresh", "retry", "expire",
+                              "minimum", "ttl"});
+    for (const char* key : {"mname", "rname"})
+      if (!soa[key]) fail_at(doc_, soa, std::string("soa: missing key '") + key + "'");
+    std::uint32_t serial = 0;
+    if (!soa["serial"] || (soa["serial"].IsScalar() && soa["serial"].Scalar() == "auto")) {
+      struct stat st {};
+      if (stat(doc_.path.c_str(), &st) != 0) fail_at(doc_, soa, "cannot stat the zone file");
+      serial = static_cast<std::uint32_t>(st.st_mtime);
+    } else {
+      serial = static_cast<std::uint32_t>(
+          common::read_uint(doc_, soa["serial"], "soa serial", 0, 0xffffffff));
+    }
+    auto number = [&](const char* key, std::uint32_t fallback) {
+      return soa[key] ? read_ttl(soa[key], std::string("soa ") + key) : fallback;
+    };
+    const std::uint32_t ttl = number("ttl", default_ttl_);
+    minimum_ = number("minimum", 300);
+    const std::string data = common::read_string(doc_, soa["mname"], "soa mname") + " " +
+                             common::read_string(doc_, soa["rname"], "soa rname") + " " +
+                             std::to_string(serial) + " " +
+                             std::to_string(number("refresh", 3600)) + " " +
+                             std::to_string(number("retry", 600)) + " " +
+                             std::to_string(number("expire", 1209600)) + " " +
+                             std::to_string(minimum_);
+    zone_->serial_ = serial;
+    add_record(zone_->apex_, rrtype::SOA, "SOA", ttl, data, soa);
+  }
+
+  void read_apex_ns(const YAML::Node& ns) {
+    if (ns.IsScalar()) {
+      add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_, ns.Scalar(), ns);
+      return;
+    }
+    if (!ns.IsSequence() || ns.size() == 0)
+      fail_at(doc_, ns, "ns must list the zone's name servers");
+    for (const auto& item : ns)
+      add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_,
+                 common::read_string(doc_, item, "ns"), item);
+  }
+
+  void read_records(const YAML::Node& records) {
+    if (!records.IsMap()) fail_at(doc_, records, "records must be a map of owner names");
+    for (const auto& owner_item : records) {
+      const WireName owner = read_owner(owner_item.first);
+      const YAML::Node& types = owner_item.second;
+      if (!types.IsMap())
+        fail_at(doc_, owner_item.first,
+                "records of '" + owner_item.first.Scalar() + "' must be a map of types");
+      std::uint32_t owner_ttl = default_ttl_;
+      if (types["ttl"]) owner_ttl = read_ttl(types["ttl"], "ttl");
+      for (const auto& type_item : types) {
+        std::string type_name = type_item.first.Scalar();
+        if (type_name == "ttl") continue;
+        std::transform(type_name.begin(), type_name.end(), type_name.begin(),
+                       [](unsigned char c) { return std::toupper(c); });
+        const TypeInfo* info = nullptr;
+        for (const auto& t : kRecordTypes)
+          if (t.name == type_name) info = &t;
+        if (info == nullptr) {
+          if (type_name == "SOA")
+            fail_at(doc_, type_item.first, "SOA belongs in the 'soa' key, not in records");
+          fail_at(doc_, type_item.first,
+                  "unsupported record type '" + type_item.first.Scalar() +
+                      "' (supported: A AAAA CNAME MX TXT SRV CAA PTR NS)");
+        }
+        if (info->type == rrtype::NS && owner == zone_->apex_)
+          fail_at(doc_, type_item.first, "the apex NS rrset belongs in the 'ns' key");
+        read_rrset(owner, *info, owner_ttl, type_item.second);
+      }
+    }
+  }
+
+  void read_rrset(const WireName& owner, const TypeInfo& info, std::uint32_t ttl,
+                  const YAML::Node& value) {
+    YAML::Node data = value;
+    if (value.IsMap()) {
+      common::require_map_keys(doc_, value, std::string(info.name), {"ttl", "data"});
+      if (value["ttl"]) ttl = read_ttl(value["ttl"], "ttl");
+      if (!value["data"]) fail_at(doc_, value, std::string(info.name) + ": missing key 'data'");
+      data.reset(value["data"]);  // operator= would write into value
+    }
+    if (data.IsScalar()) {
+      add_record(owner, info.type, info.name, ttl, data.Scalar(), data);
+    } else if (data.IsSequence() && data.size() > 0) {
+      for (const auto& item : data)
+        add_record(owner, info.type, info.name, ttl,
+                   common::read_string(doc_, item, info.name), item);
+    } else {
+      fail_at(doc_, data, std::string(info.name) + ": expected record data or a list of it");
+    }
+  }
+
+  [[noreturn]] void fail_owner(const PendingOwner& owner, const std::string& reason) {
+    throw LoadError(doc_.path, owner.line, reason);
+  }
+
+  void validate() {
+    // Delegations: NS anywhere but the apex. Below a cut only glue may live.
+    std::vector<WireName> cuts;
+    for (const auto& [owner, entry] : pending_)
+      if (owner != zone_->apex_ && entry.rrsets.count(rrtype::NS)) cuts.push_back(owner);
+
+    for (const auto& [owner, entry] : pending_) {
+      const std::string text = name_to_text(owner);
+      if (entry.rrsets.count(rrtype::CNAME)) {
+        if (owner == zone_->apex_) fail_owner(entry, "CNAME at the zone apex " + text);
+        if (entry.rrsets.size() > 1)
+          fail_owner(entry, "CNAME and other data at " + text + " (RFC 2181 §10.1)");
+        if (entry.rrsets.at(rrtype::CNAME).rdatas.size() > 1)
+          fail_owner(entry, "more than one CNAME at " + text);
+      }
+      for (const auto& cut : cuts) {
+        if (!is_at_or_below(owner, cut)) continue;
+        if (is_wildcard(owner)) fail_owner(entry, "wildcard " + text + " at or below a delegation");
+        for (const auto& [type, set] : entry.rrsets) {
+          const bool allowed = type == rrtype::A || type == rrtype::AAAA ||
+                               (owner == cut && type == rrtype::NS);
+          if (!allowed)
+            throw LoadError(doc_.path, set.line,
+                            "only glue (A, AAAA) may live at or below the delegation " +
+                                name_to_text(cut) + ", not at " + text);
+        }
+      }
+    }
+  }
+
+  void compile() {
+    Zone& z = *zone_;
+    for (auto& [owner, entry] : pending_) {
+      // The node, then every ancestor up to the apex as an empty non-terminal.
+      Node& node = z.nodes_[owner];
+      for (std::string_view up = owner; up != z.apex_;) {
+        up = parent_name(up);
+        z.nodes_.try_emplace(std::string(up));
+      }
+      for (auto& [type, set] : entry.rrsets) {
+        RRset out;
+        out.type = type;
+        out.ttl = set.ttl;
+        out.count = static_cast<std::uint16_t>(set.rdatas.size());
+        out.wire = render_records(type, set.ttl, set.rdatas);
+        if (out.wire.size() > kMaxRRsetWire)
+          throw LoadError(doc_.path, set.line,
+                          "the rrset is larger than a DNS message can carry");
+        if (type == rrtype::CNAME) out.cname_target = set.targets.front();
+        z.record_count_ += out.count;
+        node.rrsets.push_back(std::move(out));
+      }
+    }
+    for (auto& [owner, node] : z.nodes_) node.owner = owner;
+    z.apex_node_ = &z.nodes_.at(z.apex_);
+
+    for (auto& [owner, node] : z.nodes_) {
+      if (is_wildcard(owner)) z.nodes_.at(std::string(parent_name(owner))).wildcard = &node;
+      // The highest delegation at or above this node decides referrals.
+      for (std::string_view up = owner; up != z.apex_; up = parent_name(up)) {
+        const Node* n = z.find(up);
+        if (n != nullptr && n->find(rrtype::NS) != nullptr) node.cut = n;
+      }
+    }
+    for (auto& [owner, node] : z.nodes_) {
+      for (auto& rrset : node.rrsets) link_additional(owner, node, rrset);
+    }
+
+    const RRset& soa = *z.apex_node_->find(rrtype::SOA);
+    z.negative_soa_ = soa;
+    z.negative_soa_.ttl = std::min(soa.ttl, minimum_);
+    const auto& soa_pending = pending_.at(z.apex_).rrsets.at(rrtype::SOA);
+    z.negative_soa_.wire = render_records(rrtype::SOA, z.negative_soa_.ttl, soa_pending.rdatas);
+  }
+
+  // Address records of NS, MX and SRV targets we serve go to the additional
+  // section; for a delegation they are the glue (RFC 9471).
+  void link_additional(const std::string& owner, const Node& node, RRset& rrset) {
+    if (rrset.type != rrtype::NS && rrset.type != rrtype::MX && rrset.type != rrtype::SRV) return;
+    const auto& targets = pending_.at(owner).rrsets.at(rrset.type).targets;
+    const bool glue = rrset.type == rrtype::NS && node.is_delegation();
+    for (const auto& target : targets) {
+      const Node* t = zone_->find(target);
+      if (t == nullptr || (!glue && t->cut != nullptr)) continue;
+      const bool seen = std::any_of(rrset.additional.begin(), rrset.additional.end(),
+                                    [&](const AdditionalRRset& a) { return a.owner == t->owner; });
+      if (seen) continue;
+      for (std::uint16_t type : {rrtype::A, rrtype::AAAA})
+        if (const RRset* addr = t->find(type)) rrset.additional.push_back({t->owner, addr});
+    }
+  }
+
+  YamlDoc doc_;
+  std::unique_ptr<Zone> zone_;
+  std::string apex_text_;
+  ldns_rdf* origin_ = nullptr;
+  std::uint32_t default_ttl_ = kDefaultTtl;
+  std::uint32_t minimum_ = 300;
+  std::map<WireName, PendingOwner> pending_;
+
+ public:
+  ~ZoneBuilder() {
+    if (origin_ != nullptr) ldns_rdf_deep_free(origin_);
+  }
+  ZoneBuilder(const ZoneBuilder&) = delete;
+  ZoneBuilder& operator=(const ZoneBuilder&) = delete;
+};
+
+std::unique_ptr<Zone> load_zone(const std::string& path) {
+  return ZoneBuilder(common::load_yaml_file(path)).build();
+}
+
+ZoneTable::ZoneTable(std::vector<std::unique_ptr<Zone>> zones) : zones_(std::move(zones)) {
+  for (const auto& zone : zones_) {
+    auto [it, inserted] = by_apex_.emplace(zone->apex(), zone.get());
+    if (!inserted)
+      throw LoadError(zone->file(), 0,
+                      "zone " + name_to_text(zone->apex()) + " is also defined in " +
+                          it->second->file());
+  }
+}
+
+}  // namespace steerdns::zones

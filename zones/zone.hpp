@@ -1,0 +1,121 @@
+// zones: zone YAML → compiled, immutable zone table.
+//
+// Owns: parsing and validating zone files (unknown keys are errors, with
+// file:line), rendering every rrset to wire at load, and the lookup structure
+// the answer path walks. Must not: open sockets, probe, or know about geo.
+//
+// Thread contract: load_zone() and ZoneTable construction run off the
+// workers (start-up or reload). A finished ZoneTable is immutable; any number
+// of threads may call its const members concurrently. Pointers and
+// string_views handed out stay valid for the ZoneTable's lifetime.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "zones/name.hpp"
+
+namespace steerdns::zones {
+
+// RR types the zone files may hold, and the ones the answer path names.
+namespace rrtype {
+inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16,
+                               AAAA = 28, SRV = 33, OPT = 41, DS = 43, CAA = 257;
+}
+
+struct RRset;
+
+// An rrset to add to the additional section (address records of an NS, MX
+// or SRV target that we serve ourselves, or glue below a cut).
+struct AdditionalRRset {
+  std::string_view owner;  // lower-cased wire; points into the zone's node keys
+  const RRset* rrset;
+};
+
+struct RRset {
+  std::uint16_t type = 0;
+  std::uint16_t count = 0;
+  std::uint32_t ttl = 0;
+  // Every record pre-rendered without its owner: TYPE CLASS TTL RDLENGTH
+  // RDATA, back to back. Names inside RDATA are uncompressed and lower-cased;
+  // the writer may compress them for NS, CNAME, PTR, MX and SOA (RFC 3597 §4).
+  std::string wire;
+  // CNAME only: the lower-cased target, for following chains.
+  WireName cname_target;
+  std::vector<AdditionalRRset> additional;
+};
+
+struct Node {
+  std::string_view owner;      // the map key this node lives under
+  std::vector<RRset> rrsets;   // sorted by type; empty for empty non-terminals
+  const Node* wildcard = nullptr;  // the "*.<owner>" node, when the zone has one
+  const Node* cut = nullptr;   // the highest delegation at or above this node, if any
+  bool is_delegation() const noexcept { return cut == this; }
+  const RRset* find(std::uint16_t type) const noexcept {
+    for (const auto& r : rrsets)
+      if (r.type == type) return &r;
+    return nullptr;
+  }
+};
+
+class Zone {
+ public:
+  using NodeMap = std::unordered_map<std::string, Node, NameHash, std::equal_to<>>;
+
+  const WireName& apex() const noexcept { return apex_; }
+  const std::string& file() const noexcept { return file_; }
+  std::uint32_t serial() const noexcept { return serial_; }
+  const Node& apex_node() const noexcept { return *apex_node_; }
+  // The SOA rrset with TTL = min(SOA TTL, MINIMUM), for negative answers (RFC 2308 §3).
+  const RRset& negative_soa() const noexcept { return negative_soa_; }
+  std::size_t record_count() const noexcept { return record_count_; }
+  const NodeMap& nodes() const noexcept { return nodes_; }
+
+  // Exact match of a lower-cased wire name; nullptr when absent.
+  const Node* find(std::string_view name) const noexcept {
+    auto it = nodes_.find(name);
+    return it == nodes_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  friend class ZoneBuilder;
+  WireName apex_;
+  std::string file_;
+  std::uint32_t serial_ = 0;
+  NodeMap nodes_;
+  const Node* apex_node_ = nullptr;
+  RRset negative_soa_;
+  std::size_t record_count_ = 0;
+};
+
+// Parses and compiles one zone file. Throws common::LoadError with
+// file:line:reason on any problem.
+std::unique_ptr<Zone> load_zone(const std::string& path);
+
+class ZoneTable {
+ public:
+  ZoneTable() = default;
+  // Throws common::LoadError when two files declare the same zone.
+  explicit ZoneTable(std::vector<std::unique_ptr<Zone>> zones);
+
+  // The zone with the longest apex at or above QNAME (lower-cased wire), or
+  // nullptr when we are not authoritative for it.
+  const Zone* find_zone(std::string_view qname) const noexcept {
+    for (std::string_view name = qname;; name = parent_name(name)) {
+      auto it = by_apex_.find(name);
+      if (it != by_apex_.end()) return it->second;
+      if (name.size() <= 1) return nullptr;
+    }
+  }
+  const std::vector<std::unique_ptr<Zone>>& zones() const noexcept { return zones_; }
+
+ private:
+  std::vector<std::unique_ptr<Zone>> zones_;
+  std::unordered_map<std::string, const Zone*, NameHash, std::equal_to<>> by_apex_;
+};
+
+}  // namespace steerdns::zones

@@ -33,6 +33,12 @@ constexpr int kListenBacklog = 1024;
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+bool is_wildcard(const ListenAddress& at) {
+  if (at.address.ss_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in&>(at.address).sin_addr.s_addr == htonl(INADDR_ANY);
+  return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6&>(at.address).sin6_addr);
+}
+
 int open_socket(const ListenAddress& at, int type) {
   const int family = at.address.ss_family;
   const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -42,6 +48,13 @@ int open_socket(const ListenAddress& at, int type) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  // On a wildcard address, learn each query's destination so the answer
+  // leaves from it (a host with several addresses would otherwise reply from
+  // its primary one, and clients drop that).
+  if (type == SOCK_DGRAM && is_wildcard(at)) {
+    if (family == AF_INET) setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+    else setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+  }
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size) != 0) {
     const int err = errno;
     ::close(fd);
@@ -62,6 +75,7 @@ struct Worker;
 struct UdpSocket {
   uv_poll_t poll;
   int fd = -1;
+  bool pktinfo = false;  // wildcard bind: carry the destination address back
   Worker* worker = nullptr;
 };
 
@@ -81,6 +95,7 @@ struct TcpConnection {
   int open_handles = 2;
   bool reading = false;
   bool closing = false;
+  bool peer_done = false;  // EOF seen: close once the answers in flight are written
   bool counted = false;
 };
 
@@ -96,6 +111,9 @@ struct UdpBatch {
   std::array<iovec, kBatch> recv_iov{};
   std::array<iovec, kBatch> send_iov{};
   std::array<sockaddr_storage, kBatch> peers{};
+  // Room for one IP_PKTINFO or IPV6_PKTINFO control message per datagram.
+  static constexpr std::size_t kControl = CMSG_SPACE(sizeof(in6_pktinfo));
+  alignas(cmsghdr) std::array<std::array<std::uint8_t, kControl>, kBatch> control{};
   std::array<std::array<std::uint8_t, kUdpBuffer>, kBatch> in{};
   std::array<std::array<std::uint8_t, kUdpBuffer>, kBatch> out{};
 };
@@ -148,6 +166,29 @@ struct Worker {
 
 // ---- UDP ---------------------------------------------------------------
 
+// Turns the received IP_PKTINFO/IPV6_PKTINFO into the one to send with, in
+// place (the control buffer is this datagram's own): source = the address
+// the query was sent to, interface chosen by routing.
+void reply_from_destination(const msghdr& received, msghdr& reply) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&received); c != nullptr;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&received), c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+      auto* info = reinterpret_cast<in_pktinfo*>(CMSG_DATA(c));
+      info->ipi_spec_dst = info->ipi_addr;
+      info->ipi_ifindex = 0;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+      auto* info = reinterpret_cast<in6_pktinfo*>(CMSG_DATA(c));
+      // Link-local destinations need their interface; keep it.
+      if (!IN6_IS_ADDR_LINKLOCAL(&info->ipi6_addr)) info->ipi6_ifindex = 0;
+    } else {
+      continue;
+    }
+    reply.msg_control = c;
+    reply.msg_controllen = CMSG_SPACE(c->cmsg_len - CMSG_LEN(0));
+    return;
+  }
+}
+
 void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
   auto* sock = static_cast<UdpSocket*>(handle->data);
   Worker& w = *sock->worker;
@@ -166,6 +207,10 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
       h.msg_namelen = sizeof(sockaddr_storage);
       h.msg_iov = &b.recv_iov[i];
       h.msg_iovlen = 1;
+      if (sock->pktinfo) {
+        h.msg_control = b.control[i].data();
+        h.msg_controllen = UdpBatch::kControl;
+      }
     }
     const int received = recvmmsg(sock->fd, b.recv.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (received <= 0) {
@@ -197,6 +242,7 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
       out.msg_namelen = h.msg_namelen;
       out.msg_iov = &b.send_iov[replies];
       out.msg_iovlen = 1;
+      if (sock->pktinfo) reply_from_destination(h, out);
       ++replies;
     }
     for (int sent = 0; sent < replies;) {
@@ -265,12 +311,13 @@ void on_tcp_written(uv_write_t* request, int status) {
   delete write;
   --c->in_flight;
   if (c->closing) return;
-  if (status < 0) {
+  if (status < 0 || (c->peer_done && c->in_flight == 0)) {
     tcp_close(c);
     return;
   }
   restart_idle_timer(c);
-  if (!c->reading && c->in_flight < c->worker->shared.config.tcp.max_pipelined) {
+  if (!c->reading && !c->peer_done &&
+      c->in_flight < c->worker->shared.config.tcp.max_pipelined) {
     tcp_process(c);  // queries may already wait in the buffer
     tcp_resume(c);
   }
@@ -329,6 +376,12 @@ void tcp_process(TcpConnection* c) {
 
 void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
   auto* c = static_cast<TcpConnection*>(stream->data);
+  if (nread == UV_EOF && c->in_flight > 0) {  // half-close: answer what was asked, then close
+    c->peer_done = true;
+    uv_read_stop(stream);
+    c->reading = false;
+    return;
+  }
   if (nread < 0) {  // EOF or error: the client is done
     tcp_close(c);
     return;
@@ -432,6 +485,7 @@ void Runtime::bind() {
       if (at.udp) {
         auto s = std::make_unique<UdpSocket>();
         s->fd = open_socket(at, SOCK_DGRAM);
+        s->pktinfo = is_wildcard(at);
         s->worker = w.get();
         uv_poll_init(&w->loop, &s->poll, s->fd);
         s->poll.data = s.get();

@@ -149,6 +149,7 @@ def standard_zone(name="example.com", serial="2024010101", ttl=3600, soa_ttl=Non
       dangling CNAME nowhere (does not exist)
       towild   CNAME x.wild
       *.wild   A, TXT ; explicit.wild A (not overridden by the wildcard)
+      *.wc     CNAME www (wildcard CNAME)
       a.b.deep A       (b.deep, deep are empty non-terminals)
       sub      NS ns1.sub + ns.elsewhere.net. ; ns1.sub A (glue)
       bigtxt   15 TXT x 200 chars (~3000 bytes)
@@ -200,6 +201,8 @@ def standard_zone(name="example.com", serial="2024010101", ttl=3600, soa_ttl=Non
         "    TXT: wildcard\n"
         "  explicit.wild:\n"
         "    A: 192.0.2.51\n"
+        "  \"*.wc\":\n"
+        "    CNAME: www\n"
         "  a.b.deep:\n"
         "    A: 192.0.2.60\n"
         "  sub:\n"

@@ -278,18 +278,18 @@ class CheckBad(unittest.TestCase):
         self.zone_check(text, line_of(text, "AAAA: 1.2.3.4"), "1\\.2\\.3\\.4")
 
     def test_unsupported_type(self):
-        text = standard_zone(extra_records="  box:\n    HINFO: \"PC\" \"Linux\"\n")
+        text = standard_zone(extra_records="  box:\n    HINFO: PC Linux\n")
         self.zone_check(text, line_of(text, "HINFO"), "HINFO")
 
     def test_cname_beside_other_data(self):
-        text = standard_zone(extra_records="  both:\n    CNAME: www\n    A: 192.0.2.9\n")
-        lines = [line_of(text, "  both:"), line_of(text, "CNAME: www"),
+        text = standard_zone(extra_records="  both:\n    CNAME: both-target\n    A: 192.0.2.9\n")
+        lines = [line_of(text, "  both:"), line_of(text, "CNAME: both-target"),
                  line_of(text, "A: 192.0.2.9")]
         self.zone_check(text, lines, "CNAME")
 
     def test_cname_at_apex(self):
-        text = standard_zone().replace('  "@":\n', '  "@":\n    CNAME: www\n')
-        lines = [line_of(text, '  "@":'), line_of(text, "CNAME: www")]
+        text = standard_zone().replace('  "@":\n', '  "@":\n    CNAME: apex-target\n')
+        lines = [line_of(text, '  "@":'), line_of(text, "CNAME: apex-target")]
         self.zone_check(text, lines, "CNAME")
 
     def test_zone_without_ns(self):

@@ -246,6 +246,29 @@ class Answers(ServerTestCase):
         self.assertEqual(r.answer, [("foo.wild.example.com.", 3600, "IN", "TXT", '"wildcard"')],
                          r.stdout)
 
+    def test_wildcard_cname(self):
+        r = self.dig("foo.wc.example.com", "A")
+        self.assertAnswered(r)
+        self.assertIn("aa", r.flags)
+        self.assertEqual(r.answer, [
+            ("foo.wc.example.com.", 3600, "IN", "CNAME", "www.example.com."),
+            ("www.example.com.", 3600, "IN", "A", "192.0.2.10"),
+        ], r.stdout)
+
+    def test_label_with_dot_is_one_label(self):
+        # the single label "a.b.deep" must not match the three labels a, b, deep
+        question = (b"\x08a.b.deep\x07example\x03com\x00" + struct.pack("!HH", 1, 1))
+        m = h.udp_query(self.srv.port, h.build_query(id=0x0D07, question=question))
+        self.assertIsNotNone(m, "no reply")
+        self.assertEqual((m.id, m.rcode_name), (0x0D07, "NXDOMAIN"), m)
+        self.assertEqual(m.answer, [])
+        self.assertEqual(m.data[12:m.question_end], question)
+        # a label holding a zero byte and a high byte: plain NXDOMAIN, not a crash
+        question = (b"\x03w\x00\xff\x07example\x03com\x00" + struct.pack("!HH", 1, 1))
+        m = h.udp_query(self.srv.port, h.build_query(id=0x0D08, question=question))
+        self.assertIsNotNone(m, "no reply")
+        self.assertEqual((m.id, m.rcode_name), (0x0D08, "NXDOMAIN"), m)
+
     def test_wildcard_nodata(self):
         r = self.dig("foo.wild.example.com", "AAAA")
         self.assertNegative(r, "NOERROR")
@@ -486,6 +509,42 @@ class Edns(ServerTestCase):
         self.assertIsNotNone(r.status, r.stdout)
         self.assertEqual(r.status, "NOTIMP", r.stdout)
         self.assertEqual(r.opcode, "NOTIFY", r.stdout)
+
+
+class CnameLimits(ServerTestCase):
+    """CNAME loops and very long chains are answered (bounded), never hang."""
+
+    SERVER_ARGS = dict(zones={"example.com.yaml": standard_zone(extra_records=(
+        "  loop1:\n    CNAME: loop2\n  loop2:\n    CNAME: loop1\n"
+        "  self:\n    CNAME: self\n"
+        + "".join("  c%d:\n    CNAME: c%d\n" % (i, i + 1) for i in range(30))
+        + "  c30:\n    A: 192.0.2.99\n"))})
+
+    def test_loop(self):
+        for name, owners in (("loop1.example.com", {"loop1.example.com.", "loop2.example.com."}),
+                             ("self.example.com", {"self.example.com."})):
+            with self.subTest(name=name):
+                for opts in ((), ("+tcp",)):
+                    r = self.dig(name, "A", *opts)
+                    self.assertIsNotNone(r.status, r.stdout)
+                    self.assertIn(r.status, ("NOERROR", "SERVFAIL"), r.stdout)
+                    self.assertNotIn("tc", r.flags, r.stdout)
+                    self.assertTrue(r.answer, r.stdout)
+                    self.assertLessEqual(len(r.answer), 32, r.stdout)
+                    self.assertEqual(set(r.types()), {"CNAME"}, r.stdout)
+                    self.assertLessEqual({rr[0] for rr in r.answer}, owners, r.stdout)
+                    self.assertEqual(r.answer[0][0], name + ".")
+
+    def test_long_chain(self):
+        r = self.dig("c0.example.com", "A")
+        self.assertIsNotNone(r.status, r.stdout)
+        self.assertIn(r.status, ("NOERROR", "SERVFAIL"), r.stdout)
+        # followed in order as far as the server goes
+        for i, rr in enumerate(r.answer):
+            if rr[3] == "CNAME":
+                self.assertEqual(rr[0], "c%d.example.com." % i, r.stdout)
+                self.assertEqual(rr[4], "c%d.example.com." % (i + 1), r.stdout)
+        self.assertLessEqual(len(r.answer), 32)
 
 
 class EdnsPayload1400(ServerTestCase):

@@ -37,6 +37,7 @@ struct Query {
   std::uint16_t qtype = 0, qclass = 0;
   bool edns = false;
   std::uint8_t edns_version = 0;
+  bool edns_do = false;
   std::uint16_t edns_payload = 512;
   std::string_view name() const noexcept {
     return {reinterpret_cast<const char*>(qname), qname_size};
@@ -66,6 +67,7 @@ Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   q.edns = true;
   q.edns_payload = std::max<std::uint16_t>(read_u16(p + 2), 512);
   q.edns_version = p[5];
+  q.edns_do = (p[6] & 0x80) != 0;
   const std::size_t rdlen = read_u16(p + 8);
   std::size_t at = pos + 10;
   const std::size_t end = at + rdlen;
@@ -358,7 +360,8 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
                                         static_cast<std::uint8_t>(world.edns_payload),
                                         static_cast<std::uint8_t>(s.rcode >> 4),
                                         0,
-                                        0,
+                                        // DO is copied (RFC 3225 §3)
+                                        static_cast<std::uint8_t>(q.edns_do ? 0x80 : 0),
                                         0,
                                         0,
                                         0};

@@ -311,16 +311,13 @@ void on_tcp_written(uv_write_t* request, int status) {
   delete write;
   --c->in_flight;
   if (c->closing) return;
-  if (status < 0 || (c->peer_done && c->in_flight == 0)) {
+  if (status < 0) {
     tcp_close(c);
     return;
   }
   restart_idle_timer(c);
-  if (!c->reading && !c->peer_done &&
-      c->in_flight < c->worker->shared.config.tcp.max_pipelined) {
-    tcp_process(c);  // queries may already wait in the buffer
-    tcp_resume(c);
-  }
+  tcp_process(c);  // queries may already wait in the buffer
+  if (c->peer_done && c->in_flight == 0) tcp_close(c);
 }
 
 // Answers every complete length-prefixed query in the buffer (RFC 7766 §8),
@@ -368,9 +365,13 @@ void tcp_process(TcpConnection* c) {
   std::size_t need = 1024;
   if (c->have >= 2) need = std::max(need, 2 + static_cast<std::size_t>(c->buffer[0] << 8 | c->buffer[1]));
   if (c->buffer.size() < need) c->buffer.resize(need);
-  if (c->in_flight >= max_in_flight && c->reading) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
+  // Reading pauses while the pipelining limit is reached, and resumes as
+  // answers drain (on_tcp_written calls back here).
+  if (c->in_flight >= max_in_flight) {
+    if (c->reading) uv_read_stop(reinterpret_cast<uv_stream_t*>(&c->tcp));
     c->reading = false;
+  } else if (!c->peer_done) {
+    tcp_resume(c);
   }
 }
 
@@ -422,7 +423,7 @@ void on_tcp_connection(uv_stream_t* server, int status) {
   c->counted = true;
   uv_tcp_nodelay(&c->tcp, 1);
   restart_idle_timer(c);
-  tcp_resume(c);
+  tcp_process(c);  // starts reading
 }
 
 // ---- worker lifecycle ---------------------------------------------------

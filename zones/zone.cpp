@@ -275,10 +275,6 @@ class ZoneBuilder {
     }
   }
 
-  [[noreturn]] void fail_owner(const PendingOwner& owner, const std::string& reason) {
-    throw LoadError(doc_.path, owner.line, reason);
-  }
-
   void validate() {
     // Delegations: NS anywhere but the apex. Below a cut only glue may live.
     std::vector<WireName> cuts;
@@ -287,16 +283,19 @@ class ZoneBuilder {
 
     for (const auto& [owner, entry] : pending_) {
       const std::string text = name_to_text(owner);
-      if (entry.rrsets.count(rrtype::CNAME)) {
-        if (owner == zone_->apex_) fail_owner(entry, "CNAME at the zone apex " + text);
+      if (auto cname = entry.rrsets.find(rrtype::CNAME); cname != entry.rrsets.end()) {
+        const int line = cname->second.line;
+        if (owner == zone_->apex_)
+          throw LoadError(doc_.path, line, "CNAME at the zone apex " + text);
         if (entry.rrsets.size() > 1)
-          fail_owner(entry, "CNAME and other data at " + text + " (RFC 2181 §10.1)");
-        if (entry.rrsets.at(rrtype::CNAME).rdatas.size() > 1)
-          fail_owner(entry, "more than one CNAME at " + text);
+          throw LoadError(doc_.path, line, "CNAME and other data at " + text + " (RFC 2181 §10.1)");
+        if (cname->second.rdatas.size() > 1)
+          throw LoadError(doc_.path, line, "more than one CNAME at " + text);
       }
       for (const auto& cut : cuts) {
         if (!is_at_or_below(owner, cut)) continue;
-        if (is_wildcard(owner)) fail_owner(entry, "wildcard " + text + " at or below a delegation");
+        if (is_wildcard(owner))
+          throw LoadError(doc_.path, entry.line, "wildcard " + text + " at or below a delegation");
         for (const auto& [type, set] : entry.rrsets) {
           const bool allowed = type == rrtype::A || type == rrtype::AAAA ||
                                (owner == cut && type == rrtype::NS);

@@ -253,7 +253,8 @@ class Server:
         hosts = []
         for entry in self.listen:
             addr = entry["address"] if isinstance(entry, dict) else entry
-            hosts.append("::1" if addr.startswith("[::1]") else addr.rsplit(":", 1)[0])
+            hosts.append(addr[1:addr.index("]")] if addr.startswith("[")
+                         else addr.rsplit(":", 1)[0])
         self.port = port or free_port(tuple(dict.fromkeys(hosts)))
         # a second port for configs that need two ("{port2}")
         self.port2 = self.port

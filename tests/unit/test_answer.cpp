@@ -205,6 +205,11 @@ TEST_CASE("EDNS: OPT with our payload, BADVERS, none without EDNS") {
   CHECK(ldns_pkt_edns_extended_rcode(v1.pkt) == 1);
   CHECK(ldns_pkt_edns_version(v1.pkt) == 0);
   CHECK(v1.count(LDNS_SECTION_ANSWER) == 0);
+  CHECK_FALSE(ldns_pkt_edns_do(r.pkt));
+  auto with_do = make_query("www.example.com.", LDNS_RR_TYPE_A, {.edns = true});
+  with_do[with_do.size() - 5] |= 0x80;  // the OPT is last: its TTL's flags byte
+  auto d = ask(world(), with_do);
+  CHECK(ldns_pkt_edns_do(d.pkt));  // copied (RFC 3225 §3)
 }
 
 TEST_CASE("truncation: TC over UDP when the answer does not fit, whole over TCP") {

@@ -207,7 +207,7 @@ TEST_CASE("EDNS: OPT with our payload, BADVERS, none without EDNS") {
   CHECK(v1.count(LDNS_SECTION_ANSWER) == 0);
   CHECK_FALSE(ldns_pkt_edns_do(r.pkt));
   auto with_do = make_query("www.example.com.", LDNS_RR_TYPE_A, {.edns = true});
-  with_do[with_do.size() - 5] |= 0x80;  // the OPT is last: its TTL's flags byte
+  with_do[with_do.size() - 4] |= 0x80;  // the OPT is last: DO is the top bit of its flags
   auto d = ask(world(), with_do);
   CHECK(ldns_pkt_edns_do(d.pkt));  // copied (RFC 3225 §3)
 }

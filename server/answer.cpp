@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::size_t kHeader = 12;
 constexpr std::size_t kOptSize = 11;  // root owner, type, class, ttl, rdlength 0
+constexpr std::uint16_t kOptionEcs = 8;   // EDNS Client Subnet (RFC 7871)
+constexpr std::size_t kEcsFixed = 4 + 4;  // option code and length, family, source, scope
 constexpr int kMaxCnameChain = 8;
 constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253,
@@ -27,6 +29,15 @@ inline std::uint16_t read_u16(const std::uint8_t* p) noexcept {
 }
 
 enum class Parse : std::uint8_t { ok, drop, formerr, notimp };
+
+// The EDNS Client Subnet option of a query, validated (RFC 7871 §6, §7.1.1).
+struct ClientSubnet {
+  bool present = false;
+  std::uint16_t family = 0;  // 1 = IPv4, 2 = IPv6
+  std::uint8_t source = 0;   // SOURCE PREFIX-LENGTH
+  std::uint8_t address[16] = {};
+  std::size_t address_size() const noexcept { return (source + 7u) / 8u; }
+};
 
 struct Query {
   const std::uint8_t* packet = nullptr;
@@ -39,6 +50,7 @@ struct Query {
   std::uint8_t edns_version = 0;
   bool edns_do = false;
   std::uint16_t edns_payload = 512;
+  ClientSubnet ecs;
   std::string_view name() const noexcept {
     return {reinterpret_cast<const char*>(qname), qname_size};
   }
@@ -59,6 +71,24 @@ bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexce
   return false;
 }
 
+// RFC 7871: FORMERR for a second ECS option, an unknown family, a source
+// prefix longer than the family's address, a non-zero scope in a query, an
+// address of the wrong length, or address bits set beyond the source prefix.
+bool read_ecs(ClientSubnet& ecs, const std::uint8_t* data, std::size_t len) noexcept {
+  if (ecs.present || len < 4) return false;
+  ecs.family = read_u16(data);
+  ecs.source = data[2];
+  const std::uint8_t scope = data[3];
+  const unsigned max_bits = ecs.family == 1 ? 32 : ecs.family == 2 ? 128 : 0;
+  if (max_bits == 0 || ecs.source > max_bits || scope != 0) return false;
+  if (len - 4 != ecs.address_size()) return false;
+  std::memcpy(ecs.address, data + 4, len - 4);
+  if (ecs.source % 8 != 0 && (ecs.address[ecs.source / 8] & (0xFF >> (ecs.source % 8))) != 0)
+    return false;
+  ecs.present = true;
+  return true;
+}
+
 // Reads an OPT record's fixed part and options (RFC 6891 §6.1).
 Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   if (q.edns) return Parse::formerr;  // more than one OPT
@@ -73,9 +103,12 @@ Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   const std::size_t end = at + rdlen;
   while (at < end) {
     if (at + 4 > end) return Parse::formerr;
+    const std::uint16_t code = read_u16(q.packet + at);
     const std::size_t option_len = read_u16(q.packet + at + 2);
+    const std::uint8_t* data = q.packet + at + 4;
     at += 4 + option_len;
     if (at > end) return Parse::formerr;
+    if (code == kOptionEcs && !read_ecs(q.ecs, data, option_len)) return Parse::formerr;
     // Unknown options are ignored (RFC 6891 §6.1.2).
   }
   return Parse::ok;
@@ -130,6 +163,7 @@ Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
 struct Sections {
   std::uint16_t an = 0, ns = 0, ar = 0;
   std::uint16_t rcode = rcode::NOERROR;
+  std::uint8_t ecs_scope = 0;  // SCOPE PREFIX-LENGTH of the echoed ECS option
   bool aa = false, tc = false;
 };
 
@@ -325,7 +359,8 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
   if (transport == Transport::udp)
     limit = q.edns ? std::clamp<std::size_t>(q.edns_payload, 512, world.edns_payload) : 512;
   limit = std::min(limit, out.size());
-  const std::size_t reserve = q.edns ? kOptSize : 0;
+  const std::size_t ecs_size = q.ecs.present ? kEcsFixed + q.ecs.address_size() : 0;
+  const std::size_t reserve = q.edns ? kOptSize + ecs_size : 0;
 
   // Header placeholder, then the question exactly as asked (case preserved).
   w.put(query.data(), q.question_end);
@@ -363,9 +398,23 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
                                         // DO is copied (RFC 3225 §3)
                                         static_cast<std::uint8_t>(q.edns_do ? 0x80 : 0),
                                         0,
-                                        0,
-                                        0};
+                                        static_cast<std::uint8_t>(ecs_size >> 8),
+                                        static_cast<std::uint8_t>(ecs_size)};
     w.put(opt, kOptSize);
+    if (q.ecs.present) {
+      // Echo family, source prefix and address; the scope says for how wide
+      // a network this answer holds. Static data holds for everyone: 0.
+      const std::uint8_t ecs[kEcsFixed] = {0,
+                                           kOptionEcs,
+                                           static_cast<std::uint8_t>((ecs_size - 4) >> 8),
+                                           static_cast<std::uint8_t>(ecs_size - 4),
+                                           0,
+                                           static_cast<std::uint8_t>(q.ecs.family),
+                                           q.ecs.source,
+                                           s.ecs_scope};
+      w.put(ecs, kEcsFixed);
+      w.put(q.ecs.address, q.ecs.address_size());
+    }
     ++s.ar;
   }
   put_header(out.data(), query.data(), s, 1);

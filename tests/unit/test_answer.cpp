@@ -360,3 +360,74 @@ TEST_CASE("random packets never crash and every reply parses") {
   }
   CHECK(replies > 1000);
 }
+
+namespace {
+// A query for www.example.com A with one OPT carrying OPTION (code, then data).
+std::vector<std::uint8_t> query_with_option(std::initializer_list<std::vector<std::uint8_t>> options) {
+  auto p = header(1, 0, 0, 1);
+  append_question(p);
+  std::size_t rdlen = 0;
+  for (const auto& o : options) rdlen += o.size();
+  append_opt(p, static_cast<int>(rdlen));
+  for (const auto& o : options) p.insert(p.end(), o.begin(), o.end());
+  return p;
+}
+
+std::vector<std::uint8_t> ecs_option(std::uint16_t family, std::uint8_t source, std::uint8_t scope,
+                                     std::vector<std::uint8_t> address) {
+  const auto len = static_cast<std::uint8_t>(4 + address.size());
+  std::vector<std::uint8_t> o = {0, 8, 0, len, 0, static_cast<std::uint8_t>(family), source, scope};
+  o.insert(o.end(), address.begin(), address.end());
+  return o;
+}
+}  // namespace
+
+TEST_CASE("EDNS Client Subnet is echoed only when asked, with scope 0 for static data") {
+  std::vector<std::uint8_t> out(512);
+  auto q = query_with_option({ecs_option(1, 24, 0, {193, 51, 24})});
+  auto info = server::answer(world(), q, out, server::Transport::udp);
+  REQUIRE(info.rcode == server::rcode::NOERROR);
+  out.resize(info.size);
+  // The OPT is last: ... rdlength 11, then option 8 of length 7: family 1, /24, scope 0, address.
+  const std::vector<std::uint8_t> tail = {0, 11, 0, 8, 0, 7, 0, 1, 24, 0, 193, 51, 24};
+  REQUIRE(out.size() > tail.size());
+  CHECK(std::equal(tail.begin(), tail.end(), out.end() - tail.size()));
+
+  auto v6 = query_with_option({ecs_option(2, 48, 0, {0x20, 0x01, 0x48, 0x60, 0x48, 0x60})});
+  out.assign(512, 0);
+  info = server::answer(world(), v6, out, server::Transport::udp);
+  CHECK(info.rcode == server::rcode::NOERROR);
+  CHECK(out[info.size - 8] == 48);  // source prefix echoed (before scope and 6 address bytes)
+  CHECK(out[info.size - 7] == 0);   // scope 0
+
+  // Source prefix 0 (the resolver asks for no tailoring): scope 0, no address.
+  auto zero = query_with_option({ecs_option(1, 0, 0, {})});
+  out.assign(512, 0);
+  info = server::answer(world(), zero, out, server::Transport::udp);
+  CHECK(info.rcode == server::rcode::NOERROR);
+
+  // Without ECS in the query, none in the reply.
+  auto plain = query_with_option({});
+  out.assign(512, 0);
+  info = server::answer(world(), plain, out, server::Transport::udp);
+  CHECK(out[info.size - 2] == 0);
+  CHECK(out[info.size - 1] == 0);
+}
+
+TEST_CASE("malformed EDNS Client Subnet options are FORMERR (RFC 7871)") {
+  CHECK(rcode_of(query_with_option({ecs_option(3, 8, 0, {1})})) == server::rcode::FORMERR);  // family
+  CHECK(rcode_of(query_with_option({ecs_option(1, 33, 0, {1, 2, 3, 4, 5})})) == server::rcode::FORMERR);
+  CHECK(rcode_of(query_with_option({ecs_option(2, 129, 0, std::vector<std::uint8_t>(17, 0))})) ==
+        server::rcode::FORMERR);
+  CHECK(rcode_of(query_with_option({ecs_option(1, 24, 0, {193, 51, 24, 0})})) ==
+        server::rcode::FORMERR);  // address longer than the prefix needs
+  CHECK(rcode_of(query_with_option({ecs_option(1, 24, 0, {193, 51})})) == server::rcode::FORMERR);
+  CHECK(rcode_of(query_with_option({ecs_option(1, 20, 0, {193, 51, 24})})) ==
+        server::rcode::FORMERR);  // bits set beyond /20
+  CHECK(rcode_of(query_with_option({ecs_option(1, 24, 8, {193, 51, 24})})) ==
+        server::rcode::FORMERR);  // scope must be 0 in queries
+  CHECK(rcode_of(query_with_option({ecs_option(1, 24, 0, {193, 51, 24}),
+                                    ecs_option(1, 24, 0, {193, 51, 24})})) == server::rcode::FORMERR);
+  CHECK(rcode_of(query_with_option({{0, 8, 0, 2, 0, 1}})) == server::rcode::FORMERR);  // too short
+  CHECK(rcode_of(query_with_option({ecs_option(1, 20, 0, {193, 51, 16})})) == server::rcode::NOERROR);
+}

@@ -1,0 +1,132 @@
+// geoip: MMDB → compiled prefix tables of preference lists.
+//
+// Owns: reading a MaxMind DB (GeoIP2/GeoLite2 City or Country schema) once
+// into a tiling of the address space with interned places, and compiling a
+// Policy (regions with coordinates, plus operator overrides) into a
+// Classifier whose leaves are preference lists. Adjacent networks with the
+// same list are merged, so a leaf's prefix length is the widest network that
+// gets the same answer: the ECS scope to return. Must not know DNS packets or
+// health.
+//
+// Thread contract: Database::open() and compile() run at load (main thread or
+// reload) and throw common::LoadError. A Classifier is immutable; classify()
+// is noexcept, allocation-free and safe from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace steerdns::geoip {
+
+using Address6 = unsigned __int128;
+
+struct Coordinates {
+  double latitude = 0;
+  double longitude = 0;
+};
+
+// Great-circle distance in kilometres (haversine, mean Earth radius).
+double distance_km(Coordinates a, Coordinates b) noexcept;
+
+// Where the database places a network.
+struct Place {
+  bool located = false;  // coordinates known
+  Coordinates location;
+  std::string country;    // ISO 3166-1 alpha-2 ("" when unknown); registered_country as fallback
+  std::string continent;  // "EU", "NA", ... ("" when unknown)
+};
+
+// A CIDR network of either family; IPv4 addresses are held as the low 32 bits.
+struct Network {
+  bool v6 = false;
+  Address6 address = 0;
+  std::uint8_t prefix = 0;
+  bool contains(const Network& other) const noexcept;
+  std::string text() const;
+};
+
+// "192.0.2.0/24", "2001:db8::/32", or a bare address (a host network).
+// nullopt when malformed or when bits are set beyond the prefix.
+std::optional<Network> parse_network(const std::string& text);
+
+class Database {
+ public:
+  // Reads the whole search tree. Throws common::LoadError naming PATH.
+  static Database open(const std::string& path);
+
+  struct Block {
+    Address6 start;
+    std::uint8_t prefix;
+    std::uint32_t place;  // index into places(); 0 = not in the database
+  };
+  // Sorted, gap-free tilings of each family's address space.
+  const std::vector<Block>& blocks(bool v6) const noexcept { return v6 ? v6_ : v4_; }
+  const std::vector<Place>& places() const noexcept { return places_; }
+  // The block holding ADDRESS (IPv4 in the low 32 bits when !v6).
+  const Block& find(bool v6, Address6 address) const noexcept;
+  const std::string& description() const noexcept { return description_; }
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::vector<Block> v4_, v6_;
+  std::vector<Place> places_;
+  std::string description_;
+  std::string path_;
+  friend class Walker;
+};
+
+using RegionIndex = std::uint8_t;
+using PreferenceList = std::vector<RegionIndex>;
+
+// How one geo name orders its regions for a client.
+struct Policy {
+  std::vector<std::string> region_names;  // for explanations
+  std::vector<Coordinates> regions;       // index = RegionIndex
+  std::vector<std::pair<Network, PreferenceList>> cidr;  // most specific wins
+  std::map<std::string, PreferenceList> country;          // ISO alpha-2, upper case
+  std::map<std::string, PreferenceList> continent;        // two-letter code, upper case
+  PreferenceList fallback;  // clients the database cannot place
+};
+
+// Which rule chose a client's list.
+enum class Rule : std::uint8_t { cidr, country, continent, distance, fallback };
+const char* rule_name(Rule rule) noexcept;
+
+struct Decision {
+  PreferenceList list;
+  Rule rule;
+  std::string detail;  // the matching CIDR / country / continent
+};
+
+// The preference list for a client at PLACE inside NETWORK, per POLICY.
+// Load-time and explain path (allocates); compile() calls it per place.
+Decision decide(const Policy& policy, const Place& place, const Network& network);
+
+struct Classification {
+  std::uint16_t list;   // index into Classifier::lists()
+  std::uint8_t scope;   // prefix length of the merged network holding the address
+};
+
+class Classifier {
+ public:
+  Classification classify(bool v6, Address6 address) const noexcept;
+  const std::vector<PreferenceList>& lists() const noexcept { return lists_; }
+  std::size_t block_count(bool v6) const noexcept { return (v6 ? v6_ : v4_).size(); }
+
+ private:
+  friend Classifier compile(const Database&, const Policy&);
+  struct Block {
+    Address6 start;
+    std::uint8_t prefix;
+    std::uint16_t list;
+  };
+  std::vector<Block> v4_, v6_;
+  std::vector<PreferenceList> lists_;
+};
+
+Classifier compile(const Database& database, const Policy& policy);
+
+}  // namespace steerdns::geoip

@@ -1,5 +1,7 @@
 #include "server/answer.hpp"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string_view>
@@ -167,9 +169,39 @@ struct Sections {
   bool aa = false, tc = false;
 };
 
+// Where the client is, for geo names: the ECS address when the query has
+// one with a non-zero source prefix, else the packet's source address.
+struct ClientAddress {
+  bool v6 = false;
+  geoip::Address6 address = 0;
+};
+
+ClientAddress client_address(const Query& q, const sockaddr_storage* source) noexcept {
+  ClientAddress c;
+  if (q.ecs.present && q.ecs.source > 0) {
+    c.v6 = q.ecs.family == 2;
+    const int bytes = c.v6 ? 16 : 4;
+    for (int i = 0; i < bytes; ++i) c.address = (c.address << 8) | q.ecs.address[i];
+    return c;
+  }
+  if (source == nullptr) return c;
+  if (source->ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const std::uint8_t*>(
+        &reinterpret_cast<const sockaddr_in*>(source)->sin_addr);
+    for (int i = 0; i < 4; ++i) c.address = (c.address << 8) | a[i];
+  } else if (source->ss_family == AF_INET6) {
+    const auto& a6 = reinterpret_cast<const sockaddr_in6*>(source)->sin6_addr;
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
+    c.v6 = !mapped;
+    for (int i = mapped ? 12 : 0; i < 16; ++i) c.address = (c.address << 8) | a6.s6_addr[i];
+  }
+  return c;
+}
+
 class Responder {
  public:
-  Responder(const Query& q, Writer& w) noexcept : q_(q), w_(w) {}
+  Responder(const World& world, const Query& q, Writer& w, ClientAddress client) noexcept
+      : world_(world), q_(q), w_(w), client_(client) {}
 
   Sections& sections() noexcept { return s_; }
 
@@ -202,6 +234,10 @@ class Responder {
         put_negative(zone);
         return;
       }
+      if (node->geo != nullptr) {
+        answer_geo(zone, owner, *node->geo);
+        return;
+      }
       if (q_.qtype == kTypeAny && !ds_at_cut) {
         // RFC 8482 §4.1: one rrset is a complete answer to ANY.
         if (node->rrsets.empty()) put_negative(zone);
@@ -224,6 +260,21 @@ class Responder {
   }
 
  private:
+  // The VIPs of the first region on the client's preference list, for the
+  // asked family; a family the region lacks is NODATA. The ECS scope is the
+  // merged network the client fell in: the answer holds for all of it.
+  void answer_geo(const Zone& zone, std::string_view owner, const zones::GeoName& geo) noexcept {
+    const geoip::Classifier& classifier = world_.classifiers[geo.id];
+    const geoip::Classification c = classifier.classify(client_.v6, client_.address);
+    if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
+    const zones::GeoRegion& region = geo.regions[classifier.lists()[c.list].front()];
+    const RRset* rrset = nullptr;
+    if (q_.qtype == rrtype::A || (q_.qtype == kTypeAny && region.a.count > 0)) rrset = &region.a;
+    else if (q_.qtype == rrtype::AAAA || q_.qtype == kTypeAny) rrset = &region.aaaa;
+    if (rrset != nullptr && rrset->count > 0) put_answer(owner, *rrset);
+    else put_negative(zone);
+  }
+
   void truncate() noexcept {
     w_.rollback(after_question_);
     s_.an = s_.ns = s_.ar = 0;
@@ -272,8 +323,10 @@ class Responder {
     put_additional(*ns, true);
   }
 
+  const World& world_;
   const Query& q_;
   Writer& w_;
+  ClientAddress client_;
   Sections s_;
 
  public:
@@ -338,7 +391,8 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset) noexcept {
 }
 
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport) noexcept {
+                  std::span<std::uint8_t> out, Transport transport,
+                  const sockaddr_storage* source) noexcept {
   Query q;
   const Parse parsed = parse_query(query, q);
   if (parsed == Parse::drop || out.size() < kMinAnswerBuffer) return {};
@@ -367,7 +421,7 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
   w.add_targets(kHeader);
   w.set_limit(limit - reserve);
 
-  Responder responder(q, w);
+  Responder responder(world, q, w, client_address(q, source));
   responder.after_question_ = w.mark();
   Sections& s = responder.sections();
   if (q.edns && q.edns_version > 0) {

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <span>
 
+#include <sys/socket.h>
+
 #include "server/world.hpp"
 
 namespace steerdns::server {
@@ -29,7 +31,10 @@ struct AnswerInfo {
 inline constexpr std::size_t kMinAnswerBuffer = 512;
 inline constexpr std::size_t kMaxTcpMessage = 65535;
 
+// SOURCE is the packet's source address; geo names place the client by it
+// when the query carries no EDNS Client Subnet (nullptr: unknown).
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport) noexcept;
+                  std::span<std::uint8_t> out, Transport transport,
+                  const sockaddr_storage* source = nullptr) noexcept;
 
 }  // namespace steerdns::server

@@ -136,13 +136,24 @@ void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
 Config load_config(const std::string& path) {
   const YamlDoc doc = common::load_yaml_file(path);
   if (!doc.root.IsDefined() || doc.root.IsNull()) throw LoadError(path, 0, "the config file is empty");
-  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "logging"});
+  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "logging"});
   Config config;
   config.path = path;
   if (!doc.root["server"]) fail_at(doc, doc.root, "missing key 'server'");
   read_server(doc, doc.root["server"], config);
   if (!doc.root["zones"]) fail_at(doc, doc.root, "missing key 'zones'");
   read_zones(doc, doc.root["zones"], config);
+  config.geoip_database = STEERDNS_BUILTIN_MMDB;
+  if (const auto geoip = doc.root["geoip"]) {
+    common::require_map_keys(doc, geoip, "geoip", {"database"});
+    if (geoip["database"]) {
+      const std::string file = common::read_string(doc, geoip["database"], "database");
+      config.geoip_database = (fs::path(doc.path).parent_path() / file).lexically_normal().string();
+      std::error_code ec;
+      if (!fs::is_regular_file(config.geoip_database, ec))
+        fail_at(doc, geoip["database"], "database: '" + config.geoip_database + "' is not a file");
+    }
+  }
   if (const auto logging = doc.root["logging"]) {
     common::require_map_keys(doc, logging, "logging", {"level", "query_log"});
     if (logging["level"]) {
@@ -166,6 +177,7 @@ std::shared_ptr<const World> build_world(const Config& config) {
   auto world = std::make_shared<World>();
   world->zones = zones::ZoneTable(std::move(zones));
   world->edns_payload = config.edns_payload;
+  compile_geo(*world, config.geoip_database);
   return world;
 }
 

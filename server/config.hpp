@@ -35,6 +35,7 @@ struct Config {
   std::uint16_t edns_payload = 1232;
   TcpLimits tcp;
   std::vector<std::string> zone_files;  // resolved against the config's folder
+  std::string geoip_database;           // resolved; the built-in database when not configured
   std::string log_level = "info";
   bool query_log = false;
 };

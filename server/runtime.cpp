@@ -227,7 +227,7 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
-      const AnswerInfo info = answer(world, query, b.out[i], Transport::udp);
+      const AnswerInfo info = answer(world, query, b.out[i], Transport::udp, &b.peers[i]);
       w.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
       if (query_log) w.log_query("udp", b.peers[i], query, info);
       if (info.size == 0) {
@@ -331,7 +331,7 @@ void tcp_process(TcpConnection* c) {
     if (c->have - pos < 2 + len) break;
     const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
     const AnswerInfo info =
-        answer(w.pin.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage}, Transport::tcp);
+        answer(w.pin.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage}, Transport::tcp, &c->peer);
     w.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
     if (w.shared.config.query_log) w.log_query("tcp", c->peer, query, info);
     pos += 2 + len;

@@ -1,10 +1,12 @@
 #include "zones/zone.hpp"
 
 #include "common/ldns.hpp"
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 
 #include "common/load_error.hpp"
@@ -96,7 +98,8 @@ class ZoneBuilder {
   std::unique_ptr<Zone> build() {
     const YAML::Node& root = doc_.root;
     if (!root.IsDefined() || root.IsNull()) fail_at(doc_, root, "the zone file is empty");
-    common::require_map_keys(doc_, root, "zone file", {"zone", "ttl", "soa", "ns", "records"});
+    common::require_map_keys(doc_, root, "zone file",
+                             {"zone", "ttl", "soa", "ns", "records", "regions", "geo"});
     zone_->file_ = doc_.path;
     read_apex(root);
     if (root["ttl"]) default_ttl_ = read_ttl(root["ttl"], "ttl");
@@ -105,6 +108,8 @@ class ZoneBuilder {
     if (!root["ns"]) fail_at(doc_, root, "missing key 'ns' (the zone's name servers)");
     read_apex_ns(root["ns"]);
     if (root["records"]) read_records(root["records"]);
+    if (root["regions"]) read_regions(root["regions"]);
+    if (root["geo"]) read_geo_names(root["geo"]);
     validate();
     compile();
     return std::move(zone_);
@@ -275,7 +280,157 @@ class ZoneBuilder {
     }
   }
 
+  struct RegionDecl {
+    std::string name;
+    double latitude = 0, longitude = 0;
+    std::vector<std::string> v4, v6;  // VIPs as RDATA
+  };
+
+  double read_degrees(const YAML::Node& node, std::string_view key, double limit) {
+    const std::string text = common::read_string(doc_, node, key);
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < -limit || value > limit)
+      fail_at(doc_, node, std::string(key) + ": '" + text + "' is not a number in -" +
+                              std::to_string(static_cast<int>(limit)) + ".." +
+                              std::to_string(static_cast<int>(limit)));
+    return value;
+  }
+
+  void read_regions(const YAML::Node& regions) {
+    if (!regions.IsMap()) fail_at(doc_, regions, "regions must be a map of region names");
+    for (const auto& item : regions) {
+      RegionDecl r;
+      r.name = item.first.Scalar();
+      const YAML::Node& body = item.second;
+      const std::string where = "region '" + r.name + "'";
+      common::require_map_keys(doc_, body, where, {"location", "vips"});
+      const YAML::Node location = body["location"];
+      if (!location || !location.IsSequence() || location.size() != 2)
+        fail_at(doc_, location ? location : body,
+                where + ": 'location' must be [latitude, longitude]");
+      r.latitude = read_degrees(location[0], "latitude", 90);
+      r.longitude = read_degrees(location[1], "longitude", 180);
+      const YAML::Node vips = body["vips"];
+      if (!vips || !vips.IsSequence() || vips.size() == 0)
+        fail_at(doc_, vips ? vips : body, where + ": 'vips' must list at least one address");
+      for (const auto& vip : vips) {
+        const std::string text = common::read_string(doc_, vip, "vip");
+        unsigned char bytes[16];
+        if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
+          r.v4.emplace_back(reinterpret_cast<const char*>(bytes), 4);
+        } else if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) {
+          r.v6.emplace_back(reinterpret_cast<const char*>(bytes), 16);
+        } else {
+          fail_at(doc_, vip, where + ": VIP '" + text + "' is not an IPv4 or IPv6 address");
+        }
+      }
+      if (region_index_.count(r.name)) fail_at(doc_, item.first, where + " is declared twice");
+      region_index_[r.name] = regions_.size();
+      regions_.push_back(std::move(r));
+    }
+  }
+
+  // A list of region names, all among the geo name's own regions.
+  std::vector<std::uint8_t> read_region_list(const YAML::Node& list, std::string_view where,
+                                             const std::vector<std::string>& allowed) {
+    if (!list.IsSequence() || list.size() == 0)
+      fail_at(doc_, list, std::string(where) + " must list region names");
+    std::vector<std::uint8_t> out;
+    for (const auto& item : list) {
+      const std::string name = common::read_string(doc_, item, where);
+      auto it = std::find(allowed.begin(), allowed.end(), name);
+      if (it == allowed.end())
+        fail_at(doc_, item, std::string(where) + ": region '" + name +
+                                "' is not one of this geo name's regions");
+      const auto index = static_cast<std::uint8_t>(it - allowed.begin());
+      if (std::find(out.begin(), out.end(), index) != out.end())
+        fail_at(doc_, item, std::string(where) + ": region '" + name + "' is listed twice");
+      out.push_back(index);
+    }
+    return out;
+  }
+
+  void read_overrides(const YAML::Node& node, std::vector<GeoOverride>& out, std::string_view where,
+                      const std::vector<std::string>& allowed) {
+    if (!node.IsMap()) fail_at(doc_, node, std::string(where) + " must be a map of lists of regions");
+    for (const auto& item : node) {
+      std::string key = item.first.Scalar();
+      out.push_back({key, read_region_list(item.second, std::string(where) + " " + key, allowed),
+                     common::line_of(item.first)});
+    }
+  }
+
+  void read_geo_names(const YAML::Node& geo) {
+    if (!geo.IsMap()) fail_at(doc_, geo, "geo must be a map of owner names");
+    for (const auto& item : geo) {
+      const WireName owner = read_owner(item.first);
+      const std::string where = "geo name '" + item.first.Scalar() + "'";
+      const YAML::Node& body = item.second;
+      common::require_map_keys(doc_, body, where, {"regions", "ttl", "overrides"});
+      auto g = std::make_unique<GeoName>();
+      g->file = doc_.path;
+      g->line = common::line_of(item.first);
+      if (body["ttl"]) g->ttl = read_ttl(body["ttl"], "ttl");
+      if (!body["regions"]) fail_at(doc_, body, where + ": missing key 'regions'");
+      std::vector<std::string> names;
+      for (const auto& r : body["regions"]) {
+        const std::string name = common::read_string(doc_, r, "regions");
+        if (!region_index_.count(name))
+          fail_at(doc_, r, where + ": region '" + name + "' is not declared under 'regions'");
+        if (std::find(names.begin(), names.end(), name) != names.end())
+          fail_at(doc_, r, where + ": region '" + name + "' is listed twice");
+        names.push_back(name);
+      }
+      if (names.empty() || names.size() > 255)
+        fail_at(doc_, body["regions"], where + ": 'regions' must list 1 to 255 regions");
+      for (const auto& name : names) {
+        const RegionDecl& r = regions_[region_index_.at(name)];
+        GeoRegion out;
+        out.name = r.name;
+        out.latitude = r.latitude;
+        out.longitude = r.longitude;
+        out.a = make_rrset(rrtype::A, g->ttl, r.v4);
+        out.aaaa = make_rrset(rrtype::AAAA, g->ttl, r.v6);
+        g->regions.push_back(std::move(out));
+      }
+      if (const YAML::Node o = body["overrides"]) {
+        common::require_map_keys(doc_, o, where + " overrides", {"cidr", "country", "continent", "default"});
+        if (o["cidr"]) read_overrides(o["cidr"], g->cidr, "cidr", names);
+        if (o["country"]) read_overrides(o["country"], g->country, "country", names);
+        if (o["continent"]) read_overrides(o["continent"], g->continent, "continent", names);
+        if (o["default"]) g->fallback = read_region_list(o["default"], "default", names);
+      }
+      if (geo_owners_.count(owner)) fail_at(doc_, item.first, where + " is declared twice");
+      geo_owners_[owner] = g.get();
+      pending_geo_.push_back(std::move(g));
+    }
+  }
+
+  static RRset make_rrset(std::uint16_t type, std::uint32_t ttl, const std::vector<std::string>& rdatas) {
+    RRset out;
+    out.type = type;
+    out.ttl = ttl;
+    out.count = static_cast<std::uint16_t>(rdatas.size());
+    out.wire = render_records(type, ttl, rdatas);
+    return out;
+  }
+
   void validate() {
+    for (const auto& [owner, geo] : geo_owners_) {
+      if (owner == zone_->apex_)
+        throw LoadError(doc_.path, geo->line, "a geo name cannot be the zone apex");
+      if (pending_.count(owner))
+        throw LoadError(doc_.path, geo->line,
+                        "geo name " + name_to_text(owner) + " also has records; it answers A and AAAA itself");
+      for (const auto& [other, entry] : pending_)
+        if (other != owner && entry.rrsets.count(rrtype::NS) && other != zone_->apex_ &&
+            is_at_or_below(owner, other))
+          throw LoadError(doc_.path, geo->line,
+                          "geo name " + name_to_text(owner) + " lies below the delegation " +
+                              name_to_text(other));
+    }
+
     // Delegations: NS anywhere but the apex. Below a cut only glue may live.
     std::vector<WireName> cuts;
     for (const auto& [owner, entry] : pending_)
@@ -331,7 +486,21 @@ class ZoneBuilder {
         node.rrsets.push_back(std::move(out));
       }
     }
+    for (auto& [owner, geo] : geo_owners_) {
+      z.nodes_[owner];
+      for (std::string_view up = owner; up != z.apex_;) {
+        up = parent_name(up);
+        z.nodes_.try_emplace(std::string(up));
+      }
+    }
     for (auto& [owner, node] : z.nodes_) node.owner = owner;
+    for (auto& [owner, geo] : geo_owners_) {
+      Node& node = z.nodes_.at(owner);
+      geo->owner = node.owner;
+      node.geo = geo;
+      for (const auto& r : geo->regions) z.record_count_ += r.a.count + r.aaaa.count;
+    }
+    z.geo_names_ = std::move(pending_geo_);
     z.apex_node_ = &z.nodes_.at(z.apex_);
 
     for (auto& [owner, node] : z.nodes_) {
@@ -377,6 +546,10 @@ class ZoneBuilder {
   std::uint32_t default_ttl_ = kDefaultTtl;
   std::uint32_t minimum_ = 300;
   std::map<WireName, PendingOwner> pending_;
+  std::vector<RegionDecl> regions_;
+  std::map<std::string, std::size_t> region_index_;
+  std::map<WireName, GeoName*> geo_owners_;
+  std::vector<std::unique_ptr<GeoName>> pending_geo_;
 
  public:
   ~ZoneBuilder() {
@@ -392,6 +565,10 @@ std::unique_ptr<Zone> load_zone(const std::string& path) {
 
 ZoneTable::ZoneTable(std::vector<std::unique_ptr<Zone>> zones) : zones_(std::move(zones)) {
   for (const auto& zone : zones_) {
+    for (auto& geo : zone->geo_names_) {
+      geo->id = geo_names_.size();
+      geo_names_.push_back(geo.get());
+    }
     auto [it, inserted] = by_apex_.emplace(zone->apex(), zone.get());
     if (!inserted)
       throw LoadError(zone->file(), 0,

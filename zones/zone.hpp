@@ -49,11 +49,42 @@ struct RRset {
   std::vector<AdditionalRRset> additional;
 };
 
+// One region as a geo name answers with it.
+struct GeoRegion {
+  std::string name;
+  double latitude = 0;
+  double longitude = 0;
+  RRset a;     // every IPv4 VIP (count 0 when none), TTL = the geo name's
+  RRset aaaa;  // every IPv6 VIP (count 0 when none)
+};
+
+// An operator override: a CIDR, country or continent, and the regions (as
+// indices into GeoName::regions) its clients try, in order. Kept as text:
+// zones/ does not know GeoIP; server/ validates and compiles it.
+struct GeoOverride {
+  std::string key;
+  std::vector<std::uint8_t> regions;
+  int line = 0;
+};
+
+// A name answered with the VIPs of the client's nearest region.
+struct GeoName {
+  std::size_t id = 0;  // dense over a ZoneTable, in zone order
+  std::string_view owner;
+  std::uint32_t ttl = 30;
+  std::vector<GeoRegion> regions;  // in declared order
+  std::vector<GeoOverride> cidr, country, continent;
+  std::vector<std::uint8_t> fallback;  // for clients that cannot be placed; declared order if empty
+  std::string file;
+  int line = 0;
+};
+
 struct Node {
   std::string_view owner;      // the map key this node lives under
   std::vector<RRset> rrsets;   // sorted by type; empty for empty non-terminals
   const Node* wildcard = nullptr;  // the "*.<owner>" node, when the zone has one
   const Node* cut = nullptr;   // the highest delegation at or above this node, if any
+  const GeoName* geo = nullptr;  // answered by region instead of rrsets
   bool is_delegation() const noexcept { return cut == this; }
   const RRset* find(std::uint16_t type) const noexcept {
     for (const auto& r : rrsets)
@@ -74,6 +105,7 @@ class Zone {
   const RRset& negative_soa() const noexcept { return negative_soa_; }
   std::size_t record_count() const noexcept { return record_count_; }
   const NodeMap& nodes() const noexcept { return nodes_; }
+  const std::vector<std::unique_ptr<GeoName>>& geo_names() const noexcept { return geo_names_; }
 
   // Exact match of a lower-cased wire name; nullptr when absent.
   const Node* find(std::string_view name) const noexcept {
@@ -90,6 +122,8 @@ class Zone {
   const Node* apex_node_ = nullptr;
   RRset negative_soa_;
   std::size_t record_count_ = 0;
+  std::vector<std::unique_ptr<GeoName>> geo_names_;
+  friend class ZoneTable;
 };
 
 // Parses and compiles one zone file. Throws common::LoadError with
@@ -112,10 +146,13 @@ class ZoneTable {
     }
   }
   const std::vector<std::unique_ptr<Zone>>& zones() const noexcept { return zones_; }
+  // Every geo name of every zone; GeoName::id indexes this.
+  const std::vector<const GeoName*>& geo_names() const noexcept { return geo_names_; }
 
  private:
   std::vector<std::unique_ptr<Zone>> zones_;
   std::unordered_map<std::string, const Zone*, NameHash, std::equal_to<>> by_apex_;
+  std::vector<const GeoName*> geo_names_;
 };
 
 }  // namespace steerdns::zones

@@ -110,10 +110,11 @@ struct Reply {
 };
 
 inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& query,
-                 server::Transport transport = server::Transport::udp) {
+                 server::Transport transport = server::Transport::udp,
+                 const sockaddr_storage* source = nullptr) {
   Reply r;
   r.wire.resize(server::kMaxTcpMessage);
-  r.info = server::answer(world, query, r.wire, transport);
+  r.info = server::answer(world, query, r.wire, transport, source);
   r.wire.resize(r.info.size);
   if (r.info.size > 0) REQUIRE(ldns_wire2pkt(&r.pkt, r.wire.data(), r.wire.size()) == LDNS_STATUS_OK);
   return r;

@@ -32,13 +32,27 @@ records:
   "*.w": {TXT: hello}
   sub: {NS: ns.sub}
   ns.sub: {A: 127.0.0.2}
+  r: {CNAME: geo}
+regions:
+  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}
+  singapore: {location: [1.29, 103.85], vips: [127.3.0.1, "::1"]}
+geo:
+  geo: {regions: [paris, singapore]}
 )";
   auto world = test::world_from({zone});
+  server::compile_geo(*world, STEERDNS_TEST_MMDB);
   std::vector<std::vector<std::uint8_t>> queries;
   for (const char* name : {"www.example.com.", "c.example.com.", "x.w.example.com.",
-                           "nope.example.com.", "a.sub.example.com.", "example.org."})
+                           "nope.example.com.", "a.sub.example.com.", "example.org.",
+                           "geo.example.com.", "r.example.com."})
     for (ldns_rr_type type : {LDNS_RR_TYPE_A, LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_ANY, LDNS_RR_TYPE_NS})
       queries.push_back(test::make_query(name, type, {.edns = true}));
+  for (auto q : {queries[queries.size() - 1], queries[queries.size() - 5]}) {
+    // The same with ECS 193.51.24.0/24 (OPT is last; its rdlength was 0).
+    q.back() = 11;
+    for (int b : {0, 8, 0, 7, 0, 1, 24, 0, 193, 51, 24}) q.push_back(static_cast<std::uint8_t>(b));
+    queries.push_back(q);
+  }
   auto garbage = queries.front();
   garbage[5] = 3;  // QDCOUNT 3
   queries.push_back(garbage);
@@ -46,9 +60,11 @@ records:
 
   const std::size_t before = allocations;
   std::size_t answered = 0;
+  sockaddr_storage source{};
+  source.ss_family = AF_INET;
   for (const auto& q : queries)
     for (auto transport : {server::Transport::udp, server::Transport::tcp})
-      answered += server::answer(*world, q, out, transport).size > 0;
+      answered += server::answer(*world, q, out, transport, &source).size > 0;
   CHECK(allocations == before);
   CHECK(answered == 2 * queries.size());
 }

@@ -1,0 +1,63 @@
+// Wiring between zones/ (geo name declarations) and geoip/ (classifiers).
+#include <set>
+
+#include "common/load_error.hpp"
+#include "server/world.hpp"
+
+namespace steerdns::server {
+
+namespace {
+
+const std::set<std::string> kContinents = {"AF", "AN", "AS", "EU", "NA", "OC", "SA"};
+
+std::string upper(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+geoip::Policy policy_for(const zones::GeoName& g) {
+  geoip::Policy p;
+  for (const auto& r : g.regions) {
+    p.region_names.push_back(r.name);
+    p.regions.push_back({r.latitude, r.longitude});
+  }
+  for (const auto& o : g.cidr) {
+    auto network = geoip::parse_network(o.key);
+    if (!network)
+      throw common::LoadError(g.file, o.line,
+                              "cidr '" + o.key + "' is not a network (like 192.0.2.0/24), or has host bits set");
+    p.cidr.push_back({*network, o.regions});
+  }
+  for (const auto& o : g.country) {
+    const std::string code = upper(o.key);
+    if (code.size() != 2 || !std::isalpha(static_cast<unsigned char>(code[0])) ||
+        !std::isalpha(static_cast<unsigned char>(code[1])))
+      throw common::LoadError(g.file, o.line, "country '" + o.key + "' is not an ISO 3166 alpha-2 code");
+    p.country[code] = o.regions;
+  }
+  for (const auto& o : g.continent) {
+    const std::string code = upper(o.key);
+    if (!kContinents.count(code))
+      throw common::LoadError(g.file, o.line,
+                              "continent '" + o.key + "' is not one of AF AN AS EU NA OC SA");
+    p.continent[code] = o.regions;
+  }
+  p.fallback = g.fallback;
+  if (p.fallback.empty())
+    for (std::size_t i = 0; i < g.regions.size(); ++i) p.fallback.push_back(static_cast<geoip::RegionIndex>(i));
+  return p;
+}
+
+}  // namespace
+
+void compile_geo(World& world, const std::string& database_path) {
+  const auto& names = world.zones.geo_names();
+  if (names.empty()) return;
+  world.geo_database = std::make_shared<geoip::Database>(geoip::Database::open(database_path));
+  for (const zones::GeoName* g : names) {
+    world.geo_policies.push_back(policy_for(*g));
+    world.classifiers.push_back(geoip::compile(*world.geo_database, world.geo_policies.back()));
+  }
+}
+
+}  // namespace steerdns::server

@@ -1,0 +1,185 @@
+// Geo names through answer(): the client placed by ECS or by the packet's
+// source address, on the test database the repo writes itself.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+
+#include "common/load_error.hpp"
+#include "fixture.hpp"
+
+using namespace steerdns;
+using steerdns::test::ask;
+
+namespace {
+
+const std::string kGeoZone = R"(zone: example.com
+soa: {mname: ns1, rname: h}
+ns: [ns1]
+records:
+  ns1: {A: 127.0.0.1}
+  repo: {CNAME: artifacts}
+regions:
+  paris: {location: [48.86, 2.35], vips: [127.1.0.1, 127.1.0.2]}
+  virginia: {location: [38.95, -77.45], vips: [127.2.0.1, 127.2.0.2, "::1"]}
+  singapore: {location: [1.29, 103.85], vips: [127.3.0.1]}
+geo:
+  artifacts:
+    regions: [paris, virginia, singapore]
+    overrides:
+      default: [singapore, paris, virginia]
+  pinned:
+    ttl: 60
+    regions: [paris, virginia, singapore]
+    overrides:
+      cidr: {"193.51.24.0/24": [virginia]}
+      country: {jp: [paris]}
+      continent: {OC: [virginia, singapore]}
+)";
+
+std::shared_ptr<server::World> geo_world(const std::string& zone = kGeoZone) {
+  auto world = test::world_from({zone});
+  server::compile_geo(*world, STEERDNS_TEST_MMDB);
+  return world;
+}
+
+const server::World& world() {
+  static auto w = geo_world();
+  return *w;
+}
+
+// A query with ECS ADDRESS/SOURCE (family by the address's form).
+std::vector<std::uint8_t> ecs_query(const std::string& name, ldns_rr_type type,
+                                    const std::string& address, int source) {
+  auto q = test::make_query(name, type, {.edns = true});
+  std::uint8_t bytes[16] = {};
+  const bool v6 = address.find(':') != std::string::npos;
+  REQUIRE(inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), bytes) == 1);
+  const std::size_t len = (source + 7) / 8;
+  std::vector<std::uint8_t> option = {0, 8, 0, static_cast<std::uint8_t>(4 + len), 0,
+                                      static_cast<std::uint8_t>(v6 ? 2 : 1),
+                                      static_cast<std::uint8_t>(source), 0};
+  option.insert(option.end(), bytes, bytes + len);
+  q[q.size() - 1] = static_cast<std::uint8_t>(option.size());  // OPT rdlength (was 0)
+  q.insert(q.end(), option.begin(), option.end());
+  return q;
+}
+
+sockaddr_storage source(const char* v4) {
+  sockaddr_storage ss{};
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+  sin->sin_family = AF_INET;
+  inet_pton(AF_INET, v4, &sin->sin_addr);
+  return ss;
+}
+
+std::vector<std::string> addresses(const test::Reply& r) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < r.count(LDNS_SECTION_ANSWER); ++i) {
+    ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.pkt), i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_A && ldns_rr_get_type(rr) != LDNS_RR_TYPE_AAAA) continue;
+    char* text = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+    out.emplace_back(text);
+    free(text);
+  }
+  return out;
+}
+
+// SCOPE PREFIX-LENGTH of the reply's ECS option (-1 when there is none).
+int scope_of(const test::Reply& r) {
+  ldns_rdf* data = ldns_pkt_edns_data(r.pkt);
+  if (data == nullptr || ldns_rdf_size(data) < 8) return -1;
+  return ldns_rdf_data(data)[7];
+}
+
+}  // namespace
+
+TEST_CASE("ECS places the client: the nearest region's VIPs and the merged network's scope") {
+  auto paris = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_A, "193.51.24.0", 24));
+  CHECK(addresses(paris) == std::vector<std::string>{"127.1.0.1", "127.1.0.2"});
+  CHECK(scope_of(paris) == 16);  // Paris and Frankfurt /17s merged
+  CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(paris.pkt), 0)) == 30);
+  auto virginia = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_A, "8.8.8.0", 24));
+  CHECK(addresses(virginia) == std::vector<std::string>{"127.2.0.1", "127.2.0.2"});
+  CHECK(scope_of(virginia) == 24);
+  auto singapore = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_A, "1.1.1.0", 24));
+  CHECK(addresses(singapore) == std::vector<std::string>{"127.3.0.1"});
+  auto v6 = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_AAAA, "2001:4860:4860::", 48));
+  CHECK(addresses(v6) == std::vector<std::string>{"::1"});
+  CHECK(scope_of(v6) == 32);  // the database's 2001:4860::/32
+}
+
+TEST_CASE("without ECS the packet's source address places the client, and no ECS is echoed") {
+  const auto from = source("1.1.1.7");
+  auto r = ask(world(), test::make_query("artifacts.example.com.", LDNS_RR_TYPE_A, {.edns = true}),
+               server::Transport::udp, &from);
+  CHECK(addresses(r) == std::vector<std::string>{"127.3.0.1"});
+  CHECK(scope_of(r) == -1);
+  // Source prefix 0: the resolver asks for no tailoring; its own address decides, scope 0.
+  auto zero = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_A, "0.0.0.0", 0),
+                  server::Transport::udp, &from);
+  CHECK(addresses(zero) == std::vector<std::string>{"127.3.0.1"});
+  CHECK(scope_of(zero) == 0);
+  // A client nobody can place (private range): the default list.
+  const auto lan = source("10.1.2.3");
+  auto unplaced = ask(world(), test::make_query("artifacts.example.com.", LDNS_RR_TYPE_A),
+                      server::Transport::udp, &lan);
+  CHECK(addresses(unplaced) == std::vector<std::string>{"127.3.0.1"});
+}
+
+TEST_CASE("a family the region lacks is NODATA, with the scope; other types too") {
+  auto r = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_AAAA, "193.51.24.0", 24));
+  CHECK(r.rcode() == LDNS_RCODE_NOERROR);
+  CHECK(r.count(LDNS_SECTION_ANSWER) == 0);
+  CHECK(r.count(LDNS_SECTION_AUTHORITY) == 1);
+  CHECK(scope_of(r) == 16);
+  auto txt = ask(world(), ecs_query("artifacts.example.com.", LDNS_RR_TYPE_TXT, "193.51.24.0", 24));
+  CHECK(txt.count(LDNS_SECTION_ANSWER) == 0);
+  // Static data keeps scope 0.
+  auto ns = ask(world(), ecs_query("ns1.example.com.", LDNS_RR_TYPE_A, "193.51.24.0", 24));
+  CHECK(scope_of(ns) == 0);
+}
+
+TEST_CASE("a CNAME into a geo name is followed") {
+  auto r = ask(world(), ecs_query("repo.example.com.", LDNS_RR_TYPE_A, "8.8.8.0", 24));
+  REQUIRE(r.count(LDNS_SECTION_ANSWER) == 3);
+  CHECK(r.rr(LDNS_SECTION_ANSWER, 0) == "repo.example.com.\t3600\tIN\tCNAME\tartifacts.example.com.");
+  CHECK(addresses(r) == std::vector<std::string>{"127.2.0.1", "127.2.0.2"});
+  CHECK(scope_of(r) == 24);
+}
+
+TEST_CASE("overrides in zone YAML: CIDR, country, continent") {
+  auto cidr = ask(world(), ecs_query("pinned.example.com.", LDNS_RR_TYPE_A, "193.51.24.0", 24));
+  CHECK(addresses(cidr).front() == "127.2.0.1");
+  CHECK(scope_of(cidr) == 24);
+  CHECK(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(cidr.pkt), 0)) == 60);
+  auto jp = ask(world(), ecs_query("pinned.example.com.", LDNS_RR_TYPE_A, "203.0.113.0", 24));
+  CHECK(addresses(jp).front() == "127.1.0.1");
+  auto oc = ask(world(), ecs_query("pinned.example.com.", LDNS_RR_TYPE_A, "1.1.1.0", 24));
+  CHECK(addresses(oc).front() == "127.2.0.1");
+}
+
+TEST_CASE("geo declarations are validated with file:line") {
+  auto error = [](const std::string& zone) -> std::string {
+    try {
+      geo_world(zone);
+    } catch (const common::LoadError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
+                           "  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}\n";
+  CHECK(error(head + "geo:\n  a: {regions: [lyon]}\n").find(":7: geo name 'a': region 'lyon' is not declared") !=
+        std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {cidr: {\"10.0.0.1/8\": [paris]}}}\n")
+            .find(":7: cidr '10.0.0.1/8'") != std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {continent: {XX: [paris]}}}\n")
+            .find("continent 'XX'") != std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], colour: red}\n").find("unknown key 'colour'") !=
+        std::string::npos);
+  CHECK(error("zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
+              "  paris: {location: [95, 2.35], vips: [127.1.0.1]}\n")
+            .find(":5: latitude: '95'") != std::string::npos);
+  CHECK(error(head + "records:\n  a: {A: 127.0.0.1}\ngeo:\n  a: {regions: [paris]}\n").find("also has records") !=
+        std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris]}\n").find("no error") != std::string::npos);
+}

@@ -11,7 +11,7 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
 # Only for bench/.
 BENCH_PACKAGES := dnsperf util-linux
 
-.PHONY: all deps bench-deps configure build run test bench clean
+.PHONY: all deps bench-deps configure build run test bench clean world-db
 
 all: build
 
@@ -51,3 +51,14 @@ bench: bench-deps build
 
 clean:
 	rm -rf $(BUILD)
+
+# Rebuilds geoip/data/steerdns-world.mmdb from Debian's tor-geoipdb (fetched,
+# not installed: installing it would pull in the tor daemon) and tzdata.
+world-db: deps
+	$(call apt_install,tzdata)
+	@tmp=$$(mktemp -d) && cd $$tmp && apt-get download tor-geoipdb >/dev/null && \
+	  dpkg-deb -x tor-geoipdb_*.deb root && cd - >/dev/null && \
+	  geoip/tools/make-country-table.py > geoip/data/countries.tsv && \
+	  geoip/tools/build-world-mmdb.pl --countries geoip/data/countries.tsv \
+	    --geoip $$tmp/root/usr/share/tor/geoip --geoip6 $$tmp/root/usr/share/tor/geoip6 \
+	    --out geoip/data/steerdns-world.mmdb; status=$$?; rm -rf $$tmp; exit $$status

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "server/config.hpp"
+#include "server/explain.hpp"
 #include "server/runtime.hpp"
 
 #ifndef STEERDNS_VERSION
@@ -38,6 +39,17 @@ int run_check(const std::string& path) {
     const auto world = server::build_world(config);
     std::printf("%s: ok, %zu zones, %zu records\n", path.c_str(), world->zones.zones().size(),
                 count_records(*world));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}
+
+int run_explain(const std::string& path, const std::string& name, const std::string& client) {
+  try {
+    const auto world = server::build_world(server::load_config(path));
+    std::fputs(server::explain(*world, name, client).c_str(), stdout);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -83,10 +95,19 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand(
       "check", "load and compile the config and every zone as serve would, bind nothing");
   check->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
+  std::string explain_name, explain_client;
+  auto* explain = app.add_subcommand(
+      "explain", "show where a client is placed and what it is answered, with the serving code");
+  explain->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
+  explain->add_option("name", explain_name, "the name asked, e.g. artifacts.example.com")->required();
+  explain->add_option("client", explain_client,
+                      "the client: ADDRESS[/PREFIX], as a resolver's EDNS Client Subnet")
+      ->required();
   app.footer("Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
              "names FILE:LINE and the offending key or value) or a socket cannot be bound.");
 
   CLI11_PARSE(app, argc, argv);
   if (*check) return run_check(config_path);
+  if (*explain) return run_explain(config_path, explain_name, explain_client);
   return run_serve(config_path);
 }

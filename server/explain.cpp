@@ -1,0 +1,154 @@
+#include "server/explain.hpp"
+
+#include <cstdio>
+#include <sstream>
+#include <stdexcept>
+
+#include "common/ldns.hpp"
+#include "server/answer.hpp"
+
+namespace steerdns::server {
+
+namespace {
+
+// A query for NAME/QTYPE with EDNS and ECS for CLIENT, as a resolver would send it.
+std::vector<std::uint8_t> make_query(const zones::WireName& name, std::uint16_t qtype,
+                                     const geoip::Network& client) {
+  std::vector<std::uint8_t> q = {0x5e, 0xe7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+  q.insert(q.end(), name.begin(), name.end());
+  q.insert(q.end(), {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
+  const std::size_t bytes = (client.prefix + 7) / 8;
+  const std::size_t option = 8 + bytes;
+  q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(option)});
+  q.insert(q.end(), {0, 8, 0, static_cast<std::uint8_t>(4 + bytes), 0,
+                     static_cast<std::uint8_t>(client.v6 ? 2 : 1), client.prefix, 0});
+  const int width = client.v6 ? 16 : 4;
+  for (std::size_t i = 0; i < bytes; ++i)
+    q.push_back(static_cast<std::uint8_t>(client.address >> (8 * (width - 1 - i))));
+  return q;
+}
+
+struct Reply {
+  std::vector<std::string> records;
+  std::string rcode;
+  int scope = -1;
+};
+
+Reply ask(const World& world, const std::vector<std::uint8_t>& query) {
+  std::vector<std::uint8_t> out(kMaxTcpMessage);
+  const AnswerInfo info = answer(world, query, out, Transport::tcp);
+  Reply r;
+  ldns_pkt* pkt = nullptr;
+  if (info.size == 0 || ldns_wire2pkt(&pkt, out.data(), info.size) != LDNS_STATUS_OK) {
+    r.rcode = "no answer";
+    return r;
+  }
+  char* rcode = ldns_pkt_rcode2str(ldns_pkt_get_rcode(pkt));
+  r.rcode = rcode;
+  free(rcode);
+  for (std::size_t i = 0; i < ldns_rr_list_rr_count(ldns_pkt_answer(pkt)); ++i) {
+    char* text = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_answer(pkt), i));
+    std::string line(text);
+    free(text);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    r.records.push_back(line);
+  }
+  if (ldns_rdf* data = ldns_pkt_edns_data(pkt); data != nullptr && ldns_rdf_size(data) >= 8)
+    r.scope = ldns_rdf_data(data)[7];
+  ldns_pkt_free(pkt);
+  return r;
+}
+
+// The geo name NAME leads to, following in-zone CNAMEs as answer() does.
+const zones::GeoName* find_geo_name(const World& world, zones::WireName name) {
+  for (int hop = 0; hop < 8; ++hop) {
+    const zones::Zone* zone = world.zones.find_zone(name);
+    if (zone == nullptr) return nullptr;
+    const zones::Node* node = zone->find(name);
+    if (node == nullptr) {
+      const zones::Node* encloser = nullptr;
+      for (std::string_view up = zones::parent_name(name); encloser == nullptr; up = zones::parent_name(up))
+        encloser = zone->find(up);
+      node = encloser->wildcard;
+    }
+    if (node == nullptr) return nullptr;
+    if (node->geo != nullptr) return node->geo;
+    const zones::RRset* cname = node->find(zones::rrtype::CNAME);
+    if (cname == nullptr) return nullptr;
+    name = cname->cname_target;
+  }
+  return nullptr;
+}
+
+std::string coordinates(const geoip::Coordinates& c) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f, %.4f", c.latitude, c.longitude);
+  return buf;
+}
+
+}  // namespace
+
+std::string explain(const World& world, const std::string& name_text, const std::string& client_text) {
+  auto name = zones::name_from_text(name_text.empty() || name_text.back() != '.' ? name_text + "." : name_text);
+  if (!name) throw std::invalid_argument("'" + name_text + "' is not a domain name");
+  auto client = geoip::parse_network(client_text);
+  if (!client)
+    throw std::invalid_argument("'" + client_text +
+                                "' is not ADDRESS[/PREFIX] (with no bits set beyond the prefix)");
+
+  std::ostringstream out;
+  out << "name:        " << zones::name_to_text(*name);
+  const zones::GeoName* geo = find_geo_name(world, *name);
+  if (geo != nullptr) out << " (geo name " << zones::name_to_text(geo->owner) << ", ttl " << geo->ttl << ")";
+  out << "\nclient:      " << client->text() << " (sent as EDNS Client Subnet)\n";
+
+  if (geo != nullptr) {
+    const geoip::Database& db = *world.geo_database;
+    const geoip::Policy& policy = world.geo_policies[geo->id];
+    const auto& block = db.find(client->v6, client->address);
+    const geoip::Place& place = db.places()[block.place];
+    out << "database:    " << db.path() << " (" << db.description() << ")\n";
+    out << "network:     " << geoip::Network{client->v6, block.start, block.prefix}.text();
+    if (block.place == 0) {
+      out << " (not in the database)\n";
+    } else {
+      out << " (country " << (place.country.empty() ? "-" : place.country) << ", continent "
+          << (place.continent.empty() ? "-" : place.continent) << ", location "
+          << (place.located ? coordinates(place.location) : "-") << ")\n";
+    }
+    const geoip::Decision d = geoip::decide(policy, place, *client);
+    out << "rule:        " << geoip::rule_name(d.rule) << (d.detail.empty() ? "" : " " + d.detail) << "\n";
+    out << "preference:  ";
+    for (std::size_t i = 0; i < d.list.size(); ++i) {
+      const auto r = d.list[i];
+      out << (i ? ", " : "") << policy.region_names[r];
+      if (place.located) {
+        char km[32];
+        std::snprintf(km, sizeof km, " (%.0f km)", geoip::distance_km(place.location, policy.regions[r]));
+        out << km;
+      }
+    }
+    out << "\nregion:      " << policy.region_names[d.list.front()] << " (the first on the list)\n";
+  }
+
+  int scope = -1;
+  bool first = true;
+  for (std::uint16_t qtype : {zones::rrtype::A, zones::rrtype::AAAA}) {
+    const Reply r = ask(world, make_query(*name, qtype, *client));
+    scope = std::max(scope, r.scope);
+    if (r.records.empty()) {
+      out << (first ? "answer:      " : "             ") << (qtype == zones::rrtype::A ? "A" : "AAAA")
+          << ": " << (r.rcode == "NOERROR" ? "NODATA" : r.rcode) << "\n";
+      first = false;
+    }
+    for (const auto& rec : r.records) {
+      out << (first ? "answer:      " : "             ") << rec << "\n";
+      first = false;
+    }
+  }
+  out << "scope:       " << (scope < 0 ? std::string("-") : "/" + std::to_string(scope))
+      << (scope == 0 ? " (the same answer for every client)" : "") << "\n";
+  return out.str();
+}
+
+}  // namespace steerdns::server

@@ -246,7 +246,7 @@ class Server:
     def __init__(self, zones, *, listen=None, workers=2, edns_payload=None, tcp=None,
                  level="info", query_log=False, zones_entry=None, config_text=None,
                  ready_zone=None, ready_addr=None, ready_tcp=False, port=None,
-                 start_timeout=10.0, zone_mtime=None):
+                 start_timeout=10.0, zone_mtime=None, extra_config=None):
         require_binary()
         self.zones = dict(zones)
         self.listen = list(listen) if listen else ["127.0.0.1:{port}"]
@@ -269,6 +269,7 @@ class Server:
         self.query_log = query_log
         self.zones_entry = zones_entry
         self.config_text = config_text
+        self.extra_config = extra_config  # YAML appended to the generated config
         self.start_timeout = start_timeout
         self.zone_mtime = zone_mtime
         self.ready_zone = ready_zone or (zone_name_of(next(iter(self.zones.values())))
@@ -326,6 +327,8 @@ class Server:
                 lines.append("  - %s" % (name if "/" in name else "zones/" + name))
         lines += ["logging:", "  level: %s" % self.level,
                   "  query_log: %s" % ("true" if self.query_log else "false")]
+        if self.extra_config:
+            lines.append(self._subst(self.extra_config).rstrip("\n"))
         return "\n".join(lines) + "\n"
 
     def write_file(self, path, text, mtime=None):

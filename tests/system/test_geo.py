@@ -153,6 +153,37 @@ class TestDatabase(GeoCase):
         self.assertEqual(h.udp_query(self.srv.port, q).rcode_name, "FORMERR")
 
 
+MAXMIND_CITY = os.path.join(SOURCE, "tests", "geoip", "maxmind", "GeoIP2-City-Test.mmdb")
+MAXMIND_ZONE = """zone: example.net
+soa: {mname: ns1, rname: hostmaster}
+ns: [ns1]
+records:
+  ns1: {A: 127.0.0.1}
+regions:
+  london: {location: [51.51, -0.13], vips: [127.4.0.1]}
+  stockholm: {location: [59.33, 18.07], vips: [127.5.0.1]}
+  seattle: {location: [47.61, -122.33], vips: [127.6.0.1, "::1"]}
+geo:
+  artifacts:
+    regions: [london, stockholm, seattle]
+"""
+
+
+class MaxMindCityDatabase(GeoCase):
+    """A user's own GeoIP2 City database (MaxMind's public test file)."""
+    SERVER_ARGS = dict(zones={"example.net.yaml": MAXMIND_ZONE},
+                       extra_config="geoip:\n  database: %s\n" % MAXMIND_CITY)
+
+    def test_city_level_placement(self):
+        for client, vip in (("81.2.69.0/24", "127.4.0.1"),      # London
+                            ("89.160.20.0/24", "127.5.0.1"),    # Linköping
+                            ("216.160.83.0/24", "127.6.0.1")):  # Milton, WA
+            with self.subTest(client=client):
+                r = self.ask("artifacts.example.net", client)
+                self.assertEqual(r.rdatas("A"), [vip], r.stdout)
+                self.assertGreater(subnet(r)[2], 0)
+
+
 class DatabaseReload(GeoCase):
     """A replaced database file is picked up by SIGHUP; a broken one is not."""
 

@@ -211,18 +211,7 @@ class Responder {
     std::string_view name = q_.name();
     for (int hop = 0; hop < kMaxCnameChain; ++hop) {
       const std::string_view owner = hop == 0 ? std::string_view() : name;
-      const Node* node = zone.find(name);
-      const Node* cut = nullptr;
-      if (node != nullptr) {
-        cut = node->cut;
-      } else {
-        const Node* encloser = nullptr;
-        for (std::string_view up = zones::parent_name(name); encloser == nullptr;
-             up = zones::parent_name(up))
-          encloser = zone.find(up);  // the apex always exists, so this ends
-        cut = encloser->cut;
-        node = cut == nullptr ? encloser->wildcard : nullptr;
-      }
+      const auto [node, cut] = zone.match(name);
       // The parent side answers DS at a cut (RFC 4035 §3.1.4.1); we hold none.
       const bool ds_at_cut = cut != nullptr && cut->owner == name && q_.qtype == rrtype::DS;
       if (cut != nullptr && !ds_at_cut) {

@@ -14,16 +14,18 @@ namespace {
 // A query for NAME/QTYPE with EDNS and ECS for CLIENT, as a resolver would send it.
 std::vector<std::uint8_t> make_query(const zones::WireName& name, std::uint16_t qtype,
                                      const geoip::Network& client) {
-  std::vector<std::uint8_t> q = {0x5e, 0xe7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
-  q.insert(q.end(), name.begin(), name.end());
-  q.insert(q.end(), {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
-  const std::size_t bytes = (client.prefix + 7) / 8;
-  const std::size_t option = 8 + bytes;
-  q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(option)});
-  q.insert(q.end(), {0, 8, 0, static_cast<std::uint8_t>(4 + bytes), 0,
-                     static_cast<std::uint8_t>(client.v6 ? 2 : 1), client.prefix, 0});
-  const int width = client.v6 ? 16 : 4;
-  for (std::size_t i = 0; i < bytes; ++i)
+  std::vector<std::uint8_t> q;
+  auto put = [&q](std::initializer_list<unsigned> bytes) {
+    for (unsigned b : bytes) q.push_back(static_cast<std::uint8_t>(b));
+  };
+  put({0x5e, 0xe7, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1});  // id, QUERY, QDCOUNT 1, ARCOUNT 1
+  for (char c : name) q.push_back(static_cast<std::uint8_t>(c));
+  put({static_cast<unsigned>(qtype) >> 8u, qtype & 0xffu, 0, 1});
+  const unsigned bytes = (client.prefix + 7u) / 8u;
+  put({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 8 + bytes});                       // OPT
+  put({0, 8, 0, 4 + bytes, 0, client.v6 ? 2u : 1u, client.prefix, 0});        // ECS
+  const unsigned width = client.v6 ? 16 : 4;
+  for (unsigned i = 0; i < bytes; ++i)
     q.push_back(static_cast<std::uint8_t>(client.address >> (8 * (width - 1 - i))));
   return q;
 }
@@ -64,13 +66,7 @@ const zones::GeoName* find_geo_name(const World& world, zones::WireName name) {
   for (int hop = 0; hop < 8; ++hop) {
     const zones::Zone* zone = world.zones.find_zone(name);
     if (zone == nullptr) return nullptr;
-    const zones::Node* node = zone->find(name);
-    if (node == nullptr) {
-      const zones::Node* encloser = nullptr;
-      for (std::string_view up = zones::parent_name(name); encloser == nullptr; up = zones::parent_name(up))
-        encloser = zone->find(up);
-      node = encloser->wildcard;
-    }
+    const zones::Node* node = zone->match(name).node;
     if (node == nullptr) return nullptr;
     if (node->geo != nullptr) return node->geo;
     const zones::RRset* cname = node->find(zones::rrtype::CNAME);

@@ -27,18 +27,12 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::info);
 }
 
-std::size_t count_records(const server::World& world) {
-  std::size_t records = 0;
-  for (const auto& z : world.zones.zones()) records += z->record_count();
-  return records;
-}
-
 int run_check(const std::string& path) {
   try {
     const server::Config config = server::load_config(path);
     const auto world = server::build_world(config);
     std::printf("%s: ok, %zu zones, %zu records\n", path.c_str(), world->zones.zones().size(),
-                count_records(*world));
+                world->zones.record_count());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());

@@ -458,8 +458,7 @@ struct Runtime::Impl {
       auto world = build_world(next);
       if (next.listen.size() != config.listen.size() || next.workers != config.workers)
         spdlog::warn("reload: listen addresses and workers change only on restart");
-      std::size_t records = 0;
-      for (const auto& z : world->zones.zones()) records += z->record_count();
+      const std::size_t records = world->zones.record_count();
       const std::size_t zone_count = world->zones.zones().size();
       publication.publish(std::move(world));
       const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
@@ -541,8 +540,7 @@ int Runtime::run() {
   for (const auto& at : m.config.listen)
     addresses += (addresses.empty() ? "" : ", ") + at.text + (at.udp && at.tcp ? "" : at.udp ? " (udp)" : " (tcp)");
   const auto world = m.publication.load();
-  std::size_t records = 0;
-  for (const auto& z : world->zones.zones()) records += z->record_count();
+  const std::size_t records = world->zones.record_count();
   spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(),
                records, addresses, m.workers.size());
 

@@ -113,6 +113,23 @@ class Zone {
     return it == nodes_.end() ? nullptr : &it->second;
   }
 
+  // What answers NAME (lower-cased wire, at or below the apex), RFC 1034
+  // §4.3.2 with RFC 4592 wildcards: CUT is the delegation at or above NAME
+  // (then NODE is the exact node if it exists); otherwise NODE is the exact
+  // node, else the closest encloser's wildcard, else nullptr (NXDOMAIN).
+  struct Match {
+    const Node* node;
+    const Node* cut;
+  };
+  Match match(std::string_view name) const noexcept {
+    if (const Node* node = find(name)) return {node, node->cut};
+    const Node* encloser = nullptr;
+    for (std::string_view up = parent_name(name); encloser == nullptr; up = parent_name(up))
+      encloser = find(up);  // the apex always exists, so this ends
+    if (encloser->cut != nullptr) return {nullptr, encloser->cut};
+    return {encloser->wildcard, nullptr};
+  }
+
  private:
   friend class ZoneBuilder;
   WireName apex_;
@@ -146,6 +163,11 @@ class ZoneTable {
     }
   }
   const std::vector<std::unique_ptr<Zone>>& zones() const noexcept { return zones_; }
+  std::size_t record_count() const noexcept {
+    std::size_t n = 0;
+    for (const auto& z : zones_) n += z->record_count();
+    return n;
+  }
   // Every geo name of every zone; GeoName::id indexes this.
   const std::vector<const GeoName*>& geo_names() const noexcept { return geo_names_; }
 

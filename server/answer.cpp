@@ -123,23 +123,25 @@ Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
   q.size = size;
   if (size < kHeader) return Parse::drop;
   if (p[2] & 0x80) return Parse::drop;  // a response: never answer one (no loops)
-  if (((p[2] >> 3) & 0x0F) != 0) return Parse::notimp;
-  if (read_u16(p + 4) != 1) return Parse::formerr;
+  // Other opcodes are NOTIMP, but their question and OPT are still read, so
+  // that the reply carries OPT when the query did (RFC 6891 §7).
+  const Parse bad = ((p[2] >> 3) & 0x0F) != 0 ? Parse::notimp : Parse::formerr;
+  if (read_u16(p + 4) != 1) return bad;
 
   std::size_t pos = kHeader;
   std::size_t out = 0;
   for (;;) {
-    if (pos >= size) return Parse::formerr;
+    if (pos >= size) return bad;
     const std::uint8_t len = p[pos];
-    if (len & 0xC0) return Parse::formerr;  // no pointers or extended labels in a question
-    if (out + 1 + len > sizeof q.qname || pos + 1 + len > size) return Parse::formerr;
+    if (len & 0xC0) return bad;  // no pointers or extended labels in a question
+    if (out + 1 + len > sizeof q.qname || pos + 1 + len > size) return bad;
     q.qname[out++] = len;
     for (std::size_t k = 1; k <= len; ++k) q.qname[out++] = zones::ascii_lower(p[pos + k]);
     pos += 1 + len;
     if (len == 0) break;
   }
   q.qname_size = out;
-  if (pos + 4 > size) return Parse::formerr;
+  if (pos + 4 > size) return bad;
   q.qtype = read_u16(p + pos);
   q.qclass = read_u16(p + pos + 2);
   pos += 4;
@@ -149,17 +151,17 @@ Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
   const std::size_t first_additional = records - read_u16(p + 10);
   for (std::size_t i = 0; i < records; ++i) {
     const std::size_t owner_at = pos;
-    if (!skip_name(p, size, pos) || pos + 10 > size) return Parse::formerr;
+    if (!skip_name(p, size, pos) || pos + 10 > size) return bad;
     const std::uint16_t type = read_u16(p + pos);
     const std::size_t rdlen = read_u16(p + pos + 8);
-    if (pos + 10 + rdlen > size) return Parse::formerr;
+    if (pos + 10 + rdlen > size) return bad;
     if (type == rrtype::OPT) {
-      if (i < first_additional) return Parse::formerr;  // OPT only in additional
-      if (const Parse r = read_opt(q, owner_at, pos); r != Parse::ok) return r;
+      if (i < first_additional) return bad;  // OPT only in additional
+      if (read_opt(q, owner_at, pos) != Parse::ok) return bad;
     }
     pos += 10 + rdlen;
   }
-  return Parse::ok;
+  return bad == Parse::notimp ? Parse::notimp : Parse::ok;
 }
 
 struct Sections {
@@ -215,7 +217,9 @@ class Responder {
       // The parent side answers DS at a cut (RFC 4035 §3.1.4.1); we hold none.
       const bool ds_at_cut = cut != nullptr && cut->owner == name && q_.qtype == rrtype::DS;
       if (cut != nullptr && !ds_at_cut) {
-        if (hop == 0) refer(*cut);
+        // A chain into a delegation ends in its referral (RFC 1034 §4.3.2
+        // step 3b); AA stays as the first name decided it.
+        refer(*cut, hop == 0);
         return;
       }
       if (node == nullptr) {
@@ -234,7 +238,7 @@ class Responder {
         return;
       }
       if (const RRset* rrset = ds_at_cut ? nullptr : node->find(q_.qtype)) {
-        if (put_answer(owner, *rrset)) put_additional(*rrset, false);
+        if (put_answer(owner, *rrset)) put_additional(*rrset, {});
         return;
       }
       const RRset* cname = node->find(rrtype::CNAME);
@@ -287,29 +291,30 @@ class Responder {
     ++s_.ns;
   }
 
-  // Address records for targets; glue that does not fit sets TC (RFC 9471),
-  // other additional data is just left out (RFC 2181 §9).
-  void put_additional(const RRset& rrset, bool glue) noexcept {
+  // Address records for targets. Glue at or below the cut CUT that does not
+  // fit sets TC (RFC 9471 §3); other additional data is just left out
+  // (RFC 2181 §9). CUT is empty outside referrals.
+  void put_additional(const RRset& rrset, std::string_view cut) noexcept {
     for (const auto& extra : rrset.additional) {
       const Writer::Mark m = w_.mark();
       if (put_rrset(w_, extra.owner, *extra.rrset)) {
         s_.ar = static_cast<std::uint16_t>(s_.ar + extra.rrset->count);
       } else {
         w_.rollback(m);
-        if (glue) s_.tc = true;
+        if (!cut.empty() && zones::is_at_or_below(extra.owner, cut)) s_.tc = true;
       }
     }
   }
 
-  void refer(const Node& cut) noexcept {
-    s_.aa = false;
+  void refer(const Node& cut, bool first_name) noexcept {
+    if (first_name) s_.aa = false;
     const RRset* ns = cut.find(rrtype::NS);
     if (!put_rrset(w_, cut.owner, *ns)) {
       truncate();
       return;
     }
     s_.ns = ns->count;
-    put_additional(*ns, true);
+    put_additional(*ns, cut.owner);
   }
 
   const World& world_;
@@ -321,6 +326,25 @@ class Responder {
  public:
   Writer::Mark after_question_{};
 };
+
+// Appends our OPT record (RFC 6891 §6.1.2): our payload size, the upper
+// bits of RCODE, DO copied (RFC 3225 §3), OPTIONS_SIZE octets of options
+// that the caller writes next.
+bool put_opt(Writer& w, const World& world, const Query& q, std::uint16_t rcode,
+             std::size_t options_size) noexcept {
+  const std::uint8_t opt[kOptSize] = {0,
+                                      0,
+                                      rrtype::OPT,
+                                      static_cast<std::uint8_t>(world.edns_payload >> 8),
+                                      static_cast<std::uint8_t>(world.edns_payload),
+                                      static_cast<std::uint8_t>(rcode >> 4),
+                                      0,
+                                      static_cast<std::uint8_t>(q.edns_do ? 0x80 : 0),
+                                      0,
+                                      static_cast<std::uint8_t>(options_size >> 8),
+                                      static_cast<std::uint8_t>(options_size)};
+  return w.put(opt, kOptSize);
+}
 
 void put_header(std::uint8_t* out, const std::uint8_t* query, const Sections& s,
                 std::uint16_t qdcount) noexcept {
@@ -387,15 +411,17 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
   if (parsed == Parse::drop || out.size() < kMinAnswerBuffer) return {};
 
   Writer w(out.data(), out.size());
-  Sections header_only;
   if (parsed != Parse::ok) {
-    header_only.rcode = parsed == Parse::notimp ? rcode::NOTIMP : rcode::FORMERR;
-    // Echo the question when it was read whole, so the client can match us.
-    const std::size_t qlen = parsed == Parse::formerr ? q.question_end : 0;
-    const std::size_t copy = qlen > 0 ? qlen : kHeader;
-    std::memcpy(out.data(), query.data(), copy);
-    put_header(out.data(), query.data(), header_only, qlen > 0 ? 1 : 0);
-    return {copy, q.question_end > 0 ? q.qtype : std::uint16_t{0}, header_only.rcode, false};
+    Sections error;
+    error.rcode = parsed == Parse::notimp ? rcode::NOTIMP : rcode::FORMERR;
+    // Echo the question when it was read whole, so the client can match us,
+    // and OPT when the query's was valid (a header, question and OPT always
+    // fit the 512 octets every client takes).
+    const bool question = q.question_end > 0;
+    w.put(query.data(), question ? q.question_end : kHeader);
+    if (q.edns && put_opt(w, world, q, error.rcode, 0)) error.ar = 1;
+    put_header(out.data(), query.data(), error, question ? 1 : 0);
+    return {w.size(), question ? q.qtype : std::uint16_t{0}, error.rcode, false};
   }
 
   std::size_t limit = kMaxTcpMessage;
@@ -431,19 +457,7 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
 
   if (q.edns) {
     w.set_limit(limit);
-    const std::uint8_t opt[kOptSize] = {0,
-                                        0,
-                                        rrtype::OPT,
-                                        static_cast<std::uint8_t>(world.edns_payload >> 8),
-                                        static_cast<std::uint8_t>(world.edns_payload),
-                                        static_cast<std::uint8_t>(s.rcode >> 4),
-                                        0,
-                                        // DO is copied (RFC 3225 §3)
-                                        static_cast<std::uint8_t>(q.edns_do ? 0x80 : 0),
-                                        0,
-                                        static_cast<std::uint8_t>(ecs_size >> 8),
-                                        static_cast<std::uint8_t>(ecs_size)};
-    w.put(opt, kOptSize);
+    put_opt(w, world, q, s.rcode, ecs_size);
     if (q.ecs.present) {
       // Echo family, source prefix and address; the scope says for how wide
       // a network this answer holds. Static data holds for everyone: 0.

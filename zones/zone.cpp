@@ -21,9 +21,14 @@ namespace {
 
 constexpr std::uint32_t kDefaultTtl = 3600;
 constexpr std::uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181 §8
-// The largest rrset we accept: it must fit a TCP message with room for the
-// question, the OPT record and a few owner names (RFC 1035 §4.2.2).
-constexpr std::size_t kMaxRRsetWire = 60000;
+// Whether an rrset fits one TCP message (RFC 1035 §4.2.2) when answered: its
+// records, a compressed owner (2 octets) each, the header, the largest
+// question, and OPT with an IPv6 ECS option. One that does not could never be
+// answered, not even over TCP, so it is refused at load.
+bool fits_one_message(std::size_t wire, std::size_t count) {
+  constexpr std::size_t kOverhead = 12 + 255 + 4 + 11 + 8 + 16;
+  return wire + 2 * count + kOverhead <= 65535;
+}
 
 struct TypeInfo {
   std::string_view name;
@@ -317,14 +322,26 @@ class ZoneBuilder {
       for (const auto& vip : vips) {
         const std::string text = common::read_string(doc_, vip, "vip");
         unsigned char bytes[16];
+        std::vector<std::string>* family = nullptr;
+        std::size_t size = 0;
         if (inet_pton(AF_INET, text.c_str(), bytes) == 1) {
-          r.v4.emplace_back(reinterpret_cast<const char*>(bytes), 4);
+          family = &r.v4;
+          size = 4;
         } else if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) {
-          r.v6.emplace_back(reinterpret_cast<const char*>(bytes), 16);
+          family = &r.v6;
+          size = 16;
         } else {
           fail_at(doc_, vip, where + ": VIP '" + text + "' is not an IPv4 or IPv6 address");
         }
+        std::string rdata(reinterpret_cast<const char*>(bytes), size);
+        // An rrset holds no duplicate records (RFC 2181 §5).
+        if (std::find(family->begin(), family->end(), rdata) != family->end())
+          fail_at(doc_, vip, where + ": VIP '" + text + "' is listed twice");
+        family->push_back(std::move(rdata));
       }
+      if (!fits_one_message(r.v4.size() * 14, r.v4.size()) ||
+          !fits_one_message(r.v6.size() * 26, r.v6.size()))
+        fail_at(doc_, vips, where + ": more VIPs than a DNS message can carry");
       if (region_index_.count(r.name)) fail_at(doc_, item.first, where + " is declared twice");
       region_index_[r.name] = regions_.size();
       regions_.push_back(std::move(r));
@@ -478,7 +495,7 @@ class ZoneBuilder {
         out.ttl = set.ttl;
         out.count = static_cast<std::uint16_t>(set.rdatas.size());
         out.wire = render_records(type, set.ttl, set.rdatas);
-        if (out.wire.size() > kMaxRRsetWire)
+        if (!fits_one_message(out.wire.size(), set.rdatas.size()))
           throw LoadError(doc_.path, set.line,
                           "the rrset is larger than a DNS message can carry");
         if (type == rrtype::CNAME) out.cname_target = set.targets.front();

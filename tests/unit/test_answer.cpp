@@ -34,6 +34,7 @@ records:
   c2: {CNAME: www}
   out: {CNAME: www.example.net.}
   dangling: {CNAME: nothing}
+  tosub: {CNAME: host.sub}
   loop1: {CNAME: loop2}
   loop2: {CNAME: loop1}
   "*.wild": {A: 127.0.0.20}
@@ -155,6 +156,13 @@ TEST_CASE("CNAME chains are followed inside the zone") {
   auto dangling = ask(world(), make_query("dangling.example.com.", LDNS_RR_TYPE_A));
   CHECK(dangling.rcode() == LDNS_RCODE_NXDOMAIN);  // RFC 6604: the last name's rcode
   CHECK(dangling.count(LDNS_SECTION_ANSWER) == 1);
+  // A chain into a delegation ends in the referral; AA as the first name decided.
+  auto tosub = ask(world(), make_query("tosub.example.com.", LDNS_RR_TYPE_A));
+  CHECK(tosub.rcode() == LDNS_RCODE_NOERROR);
+  CHECK(ldns_pkt_aa(tosub.pkt));
+  CHECK(tosub.count(LDNS_SECTION_ANSWER) == 1);
+  CHECK(tosub.count(LDNS_SECTION_AUTHORITY) == 2);
+  CHECK(tosub.count(LDNS_SECTION_ADDITIONAL) == 1);
   auto loop = ask(world(), make_query("loop1.example.com.", LDNS_RR_TYPE_A));
   CHECK(loop.rcode() == LDNS_RCODE_NOERROR);
   CHECK(loop.count(LDNS_SECTION_ANSWER) == 8);
@@ -412,6 +420,23 @@ TEST_CASE("EDNS Client Subnet is echoed only when asked, with scope 0 for static
   info = server::answer(world(), plain, out, server::Transport::udp);
   CHECK(out[info.size - 2] == 0);
   CHECK(out[info.size - 1] == 0);
+}
+
+TEST_CASE("NOTIMP and FORMERR replies carry OPT when the query's OPT was valid (RFC 6891 §7)") {
+  auto notify = query_with_option({});
+  notify[2] = 4 << 3;  // opcode NOTIFY
+  auto r = ask(world(), notify);
+  CHECK(r.rcode() == LDNS_RCODE_NOTIMPL);
+  CHECK(ldns_pkt_edns(r.pkt));
+  CHECK(r.count(LDNS_SECTION_QUESTION) == 1);
+  auto bad_ecs = ask(world(), query_with_option({ecs_option(1, 24, 8, {193, 51, 24})}));
+  CHECK(bad_ecs.rcode() == LDNS_RCODE_FORMERR);
+  CHECK(ldns_pkt_edns(bad_ecs.pkt));
+  auto no_opt = header(1, 0, 0, 0, 4 << 3);
+  append_question(no_opt);
+  auto plain = ask(world(), no_opt);
+  CHECK(plain.rcode() == LDNS_RCODE_NOTIMPL);
+  CHECK_FALSE(ldns_pkt_edns(plain.pkt));
 }
 
 TEST_CASE("malformed EDNS Client Subnet options are FORMERR (RFC 7871)") {

@@ -108,6 +108,17 @@ TEST_CASE("zone errors name file, line and the offending key or value") {
   CHECK(load_error(head + "records:\n  \"@\": {CNAME: x}\n").find("apex") != std::string::npos);
 }
 
+TEST_CASE("rrsets that no DNS message could carry are refused; duplicate VIPs too") {
+  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+  std::string many = "records:\n  big:\n    A:\n";
+  for (int i = 0; i < 4280; ++i)  // 59,920 octets of records, 68k with owners
+    many += "      - 10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
+            std::to_string(i % 256) + "\n";
+  CHECK(load_error(head + many).find("larger than a DNS message can carry") != std::string::npos);
+  CHECK(load_error(head + "regions:\n  r: {location: [1, 2], vips: [127.1.0.1, 127.1.0.1]}\n")
+            .find(":5: region 'r': VIP '127.1.0.1' is listed twice") != std::string::npos);
+}
+
 TEST_CASE("TXT text is quoted and split into 255-byte strings") {
   TempDir dir;
   const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";

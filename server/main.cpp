@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 
@@ -52,6 +53,9 @@ int run_explain(const std::string& path, const std::string& name, const std::str
 }
 
 int run_serve(const std::string& path) {
+  // Until Runtime::run() handles it, a SIGHUP (say, from a config deployment
+  // racing our start) must not kill us; the config is read fresh anyway.
+  std::signal(SIGHUP, SIG_IGN);
   server::Config config;
   std::shared_ptr<const server::World> world;
   try {

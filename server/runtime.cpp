@@ -451,13 +451,30 @@ struct Runtime::Impl {
   uv_signal_t sighup, sigterm, sigint;
   int exit_code = 0;
 
+  // Settings the workers hold for their lifetime; a reload cannot change them.
+  void warn_restart_only_changes(const Config& next) const {
+    auto listen_text = [](const Config& c) {
+      std::string out;
+      for (const auto& at : c.listen) out += at.text + (at.udp ? "/udp" : "") + (at.tcp ? "/tcp" : "") + " ";
+      return out;
+    };
+    auto warn = [](const char* what) { spdlog::warn("reload: {} changes only on restart", what); };
+    if (listen_text(next) != listen_text(config)) warn("server.listen");
+    if (next.workers != config.workers) warn("server.workers");
+    if (next.tcp.max_connections != config.tcp.max_connections ||
+        next.tcp.idle_timeout != config.tcp.idle_timeout ||
+        next.tcp.max_pipelined != config.tcp.max_pipelined)
+      warn("server.tcp");
+    if (next.query_log != config.query_log) warn("logging.query_log");
+  }
+
   void reload() {
     const auto started = std::chrono::steady_clock::now();
     try {
       Config next = load_config(config.path);
       auto world = build_world(next);
-      if (next.listen.size() != config.listen.size() || next.workers != config.workers)
-        spdlog::warn("reload: listen addresses and workers change only on restart");
+      warn_restart_only_changes(next);
+      spdlog::set_level(spdlog::level::from_str(next.log_level));
       const std::size_t records = world->zones.record_count();
       const std::size_t zone_count = world->zones.zones().size();
       publication.publish(std::move(world));
@@ -474,8 +491,30 @@ Runtime::Runtime(Config config, std::shared_ptr<const World> world)
 
 Runtime::~Runtime() = default;
 
+// SO_REUSEPORT would let a second process (of the same user) join our
+// sockets' group and take half the traffic silently. A plain bind first
+// fails with EADDRINUSE if anyone holds the address already.
+void check_address_free(const ListenAddress& at, int type) {
+  const int fd = ::socket(at.address.ss_family, type | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(at.text + ": socket: " + errno_text(errno));
+  const int one = 1;
+  if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (at.address.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0)
+    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") + ": bind: " +
+                             errno_text(err) +
+                             (err == EADDRINUSE ? " (is another server running there?)" : ""));
+}
+
 void Runtime::bind() {
   Impl& m = *impl_;
+  for (const auto& at : m.config.listen) {
+    if (at.udp) check_address_free(at, SOCK_DGRAM);
+    if (at.tcp) check_address_free(at, SOCK_STREAM);
+  }
   for (unsigned i = 0; i < m.config.workers; ++i) {
     auto w = std::make_unique<Worker>(static_cast<int>(i), m.shared);
     uv_loop_init(&w->loop);

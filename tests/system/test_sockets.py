@@ -4,8 +4,11 @@ from the address each query was sent to, and a TCP client that sends its
 queries and half-closes still gets every answer (RFC 7766 §6.2.1)."""
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -69,6 +72,55 @@ class HalfClose(ServerTestCase):
             self.assertTrue(h.wait_closed(sock, 5.0), "the server should close after answering")
         finally:
             sock.close()
+
+
+
+class OneServerPerAddress(unittest.TestCase):
+    def test_second_instance_on_the_same_address_fails(self):
+        with h.Server(ZONES) as first:
+            # The same config: same port. It must not join the first one's
+            # SO_REUSEPORT group and take half of its traffic.
+            second = subprocess.run([h.BIN, "serve", "-c", first.config_path],
+                                    capture_output=True, text=True, timeout=20)
+            self.assertEqual(second.returncode, 1, second.stderr)
+            self.assertIn("Address already in use", second.stderr)
+            self.assertTrue(first.alive())
+            self.assertEqual(h.dig(first.port, "www.example.com", "A").status, "NOERROR")
+
+
+class SighupDuringStartup(unittest.TestCase):
+    def test_sighup_before_serving_does_not_kill(self):
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                               "examples", "zones", "example.com.yaml")
+        port = h.free_port()
+        with tempfile.TemporaryDirectory(prefix="steerdns-hup-") as tmp:
+            config = os.path.join(tmp, "steerdns.yaml")
+            with open(config, "w") as f:
+                f.write("server:\n  listen: [127.0.0.1:%d]\nzones: [%s]\n"
+                        % (port, os.path.abspath(example)))
+            proc = subprocess.Popen([h.BIN, "serve", "-c", config], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE)
+            def hup_ignored():
+                with open("/proc/%d/status" % proc.pid) as f:
+                    for line in f:
+                        if line.startswith("SigIgn:"):
+                            return int(line.split()[1], 16) & (1 << (signal.SIGHUP - 1))
+                return False
+
+            try:
+                # From main() on, serve ignores SIGHUP until its handler is
+                # installed; send it in that window, while the built-in GeoIP
+                # database loads.
+                h.wait_for(hup_ignored, timeout=10, interval=0.001, what="SIGHUP ignored")
+                proc.send_signal(signal.SIGHUP)
+                h.wait_for(lambda: proc.poll() is not None or
+                           h.dig(port, "example.com", "SOA", time_=1).status == "NOERROR",
+                           timeout=10, what="the server answering")
+                self.assertIsNone(proc.poll(), "killed by SIGHUP during startup")
+            finally:
+                proc.terminate()
+                _, err = proc.communicate(timeout=10)
+            self.assertEqual(proc.returncode, 0, err)
 
 
 if __name__ == "__main__":

@@ -132,12 +132,9 @@ class Walker {
         node = static_cast<std::uint32_t>(n.left_record);
       }
     }
-    if (tree_v6) ipv4_start_ = v6 ? ipv4_start_ : node;
+    if (tree_v6 && !v6) ipv4_start_ = node;  // the IPv6 walk leaves this subtree to the IPv4 table
     walk(node, 0, 0, v6, out);
   }
-
-  void set_ipv4_start(std::uint32_t node) { ipv4_start_ = node; }
-  std::uint32_t ipv4_start() const { return ipv4_start_; }
 
  private:
   void read(std::uint32_t node, MMDB_search_node_s& out) {

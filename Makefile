@@ -9,7 +9,7 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
   libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev \
   dnsutils knot-dnsutils unbound
 # Only for bench/.
-BENCH_PACKAGES := dnsperf util-linux
+BENCH_PACKAGES := dnsperf util-linux time
 
 .PHONY: all deps bench-deps configure build run test bench clean world-db
 
@@ -48,6 +48,7 @@ test: build
 
 bench: bench-deps build
 	bench/run-dnsperf.sh
+	bench/run-geo.sh
 
 clean:
 	rm -rf $(BUILD)

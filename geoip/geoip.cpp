@@ -19,6 +19,14 @@ namespace {
 
 constexpr int bits_of(bool v6) { return v6 ? 128 : 32; }
 
+// The block of a sorted, gap-free tiling (starting at 0) that holds ADDRESS.
+template <class Block>
+const Block& block_holding(const std::vector<Block>& blocks, Address6 address) noexcept {
+  auto it = std::upper_bound(blocks.begin(), blocks.end(), address,
+                             [](Address6 a, const Block& b) { return a < b.start; });
+  return *(it - 1);
+}
+
 // The size of a /PREFIX block; PREFIX is at least 1 where this is used.
 Address6 block_size(bool v6, std::uint8_t prefix) { return Address6{1} << (bits_of(v6) - prefix); }
 
@@ -225,10 +233,7 @@ Database Database::open(const std::string& path) {
 }
 
 const Database::Block& Database::find(bool v6, Address6 address) const noexcept {
-  const auto& blocks = v6 ? v6_ : v4_;
-  auto it = std::upper_bound(blocks.begin(), blocks.end(), address,
-                             [](Address6 a, const Block& b) { return a < b.start; });
-  return *(it - 1);  // the tiling starts at 0, so there is always one
+  return block_holding(v6 ? v6_ : v4_, address);
 }
 
 const char* rule_name(Rule rule) noexcept {
@@ -329,11 +334,8 @@ Classifier compile(const Database& database, const Policy& policy) {
 }
 
 Classification Classifier::classify(bool v6, Address6 address) const noexcept {
-  const auto& blocks = v6 ? v6_ : v4_;
-  auto it = std::upper_bound(blocks.begin(), blocks.end(), address,
-                             [](Address6 a, const Block& b) { return a < b.start; });
-  --it;  // the tiling starts at 0
-  return {it->list, it->prefix};
+  const Block& b = block_holding(v6 ? v6_ : v4_, address);
+  return {b.list, b.prefix};
 }
 
 }  // namespace steerdns::geoip

@@ -202,8 +202,8 @@ ClientAddress client_address(const Query& q, const sockaddr_storage* source) noe
 
 class Responder {
  public:
-  Responder(const World& world, const Query& q, Writer& w, ClientAddress client) noexcept
-      : world_(world), q_(q), w_(w), client_(client) {}
+  Responder(const World& world, const Query& q, Writer& w, const sockaddr_storage* source) noexcept
+      : world_(world), q_(q), w_(w), source_(source) {}
 
   Sections& sections() noexcept { return s_; }
 
@@ -258,7 +258,8 @@ class Responder {
   // merged network the client fell in: the answer holds for all of it.
   void answer_geo(const Zone& zone, std::string_view owner, const zones::GeoName& geo) noexcept {
     const geoip::Classifier& classifier = world_.classifiers[geo.id];
-    const geoip::Classification c = classifier.classify(client_.v6, client_.address);
+    const ClientAddress client = client_address(q_, source_);
+    const geoip::Classification c = classifier.classify(client.v6, client.address);
     if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
     const zones::GeoRegion& region = geo.regions[classifier.lists()[c.list].front()];
     const RRset* rrset = nullptr;
@@ -320,7 +321,7 @@ class Responder {
   const World& world_;
   const Query& q_;
   Writer& w_;
-  ClientAddress client_;
+  const sockaddr_storage* source_;  // placed only when a geo name is asked
   Sections s_;
 
  public:
@@ -436,7 +437,7 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
   w.add_targets(kHeader);
   w.set_limit(limit - reserve);
 
-  Responder responder(world, q, w, client_address(q, source));
+  Responder responder(world, q, w, source);
   responder.after_question_ = w.mark();
   Sections& s = responder.sections();
   if (q.edns && q.edns_version > 0) {

@@ -39,13 +39,15 @@ bool is_wildcard(const ListenAddress& at) {
   return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6&>(at.address).sin6_addr);
 }
 
-int open_socket(const ListenAddress& at, int type) {
+// Opens and binds a socket for AT. SHARED sockets join one SO_REUSEPORT
+// group (every worker binds its own; the kernel spreads flows across them);
+// an unshared one fails with EADDRINUSE when anyone holds the address.
+int open_socket(const ListenAddress& at, int type, bool shared) {
   const int family = at.address.ss_family;
   const int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(at.text + ": socket: " + errno_text(errno));
   const int one = 1;
-  // Every worker binds its own socket; the kernel spreads flows across them.
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (shared) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   // On a wildcard address, learn each query's destination so the answer
@@ -58,8 +60,9 @@ int open_socket(const ListenAddress& at, int type) {
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size) != 0) {
     const int err = errno;
     ::close(fd);
-    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") +
-                             ": bind: " + errno_text(err));
+    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") + ": bind: " +
+                             errno_text(err) +
+                             (err == EADDRINUSE ? " (is another server running there?)" : ""));
   }
   return fd;
 }
@@ -492,22 +495,9 @@ Runtime::Runtime(Config config, std::shared_ptr<const World> world)
 Runtime::~Runtime() = default;
 
 // SO_REUSEPORT would let a second process (of the same user) join our
-// sockets' group and take half the traffic silently. A plain bind first
+// sockets' group and take half the traffic silently. An unshared bind first
 // fails with EADDRINUSE if anyone holds the address already.
-void check_address_free(const ListenAddress& at, int type) {
-  const int fd = ::socket(at.address.ss_family, type | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(at.text + ": socket: " + errno_text(errno));
-  const int one = 1;
-  if (type == SOCK_STREAM) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (at.address.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0)
-    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") + ": bind: " +
-                             errno_text(err) +
-                             (err == EADDRINUSE ? " (is another server running there?)" : ""));
-}
+void check_address_free(const ListenAddress& at, int type) { ::close(open_socket(at, type, false)); }
 
 void Runtime::bind() {
   Impl& m = *impl_;
@@ -523,7 +513,7 @@ void Runtime::bind() {
     for (const auto& at : m.config.listen) {
       if (at.udp) {
         auto s = std::make_unique<UdpSocket>();
-        s->fd = open_socket(at, SOCK_DGRAM);
+        s->fd = open_socket(at, SOCK_DGRAM, true);
         s->pktinfo = is_wildcard(at);
         s->worker = w.get();
         uv_poll_init(&w->loop, &s->poll, s->fd);
@@ -532,7 +522,7 @@ void Runtime::bind() {
       }
       if (at.tcp) {
         auto l = std::make_unique<TcpListener>();
-        const int fd = open_socket(at, SOCK_STREAM);
+        const int fd = open_socket(at, SOCK_STREAM, true);
         uv_tcp_init(&w->loop, &l->handle);
         uv_tcp_open(&l->handle, fd);
         l->handle.data = l.get();

@@ -169,6 +169,7 @@ struct Sections {
   std::uint16_t rcode = rcode::NOERROR;
   std::uint8_t ecs_scope = 0;  // SCOPE PREFIX-LENGTH of the echoed ECS option
   bool aa = false, tc = false;
+  bool degraded = false, all_down = false;
 };
 
 // Where the client is, for geo names: the ECS address when the query has
@@ -202,8 +203,9 @@ ClientAddress client_address(const Query& q, const sockaddr_storage* source) noe
 
 class Responder {
  public:
-  Responder(const World& world, const Query& q, Writer& w, const sockaddr_storage* source) noexcept
-      : world_(world), q_(q), w_(w), source_(source) {}
+  Responder(const World& world, const health::Table& health, const Query& q, Writer& w,
+            const sockaddr_storage* source) noexcept
+      : world_(world), health_(health), q_(q), w_(w), source_(source) {}
 
   Sections& sections() noexcept { return s_; }
 
@@ -253,20 +255,116 @@ class Responder {
   }
 
  private:
-  // The VIPs of the first region on the client's preference list, for the
-  // asked family; a family the region lacks is NODATA. The ECS scope is the
-  // merged network the client fell in: the answer holds for all of it.
+  // The client's preference list, walked with health: the first region that
+  // is up answers with its up VIPs of the asked family. A region is up when
+  // an operator forced it up, or when it has at least `threshold` up VIPs
+  // and an up VIP of the family (or none of that family at all: NODATA, as
+  // without health). Forced-down regions and VIPs are never served. When no
+  // region is up, the geo name's all-down policy answers. The ECS scope is
+  // the merged network the client fell in: the list, hence the walk, holds
+  // for all of it.
   void answer_geo(const Zone& zone, std::string_view owner, const zones::GeoName& geo) noexcept {
     const geoip::Classifier& classifier = world_.classifiers[geo.id];
     const ClientAddress client = client_address(q_, source_);
     const geoip::Classification c = classifier.classify(client.v6, client.address);
     if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
-    const zones::GeoRegion& region = geo.regions[classifier.lists()[c.list].front()];
-    const RRset* rrset = nullptr;
-    if (q_.qtype == rrtype::A || (q_.qtype == kTypeAny && region.a.count > 0)) rrset = &region.a;
-    else if (q_.qtype == rrtype::AAAA || q_.qtype == kTypeAny) rrset = &region.aaaa;
-    if (rrset != nullptr && rrset->count > 0) put_answer(owner, *rrset);
-    else put_negative(zone);
+    const auto& list = classifier.lists()[c.list];
+    const GeoHealth* gh = geo.id < world_.geo_health.size() ? &world_.geo_health[geo.id] : nullptr;
+    static const RegionHealth unmonitored;
+    auto health_of = [&](std::uint8_t index) -> const RegionHealth& {
+      return gh != nullptr ? gh->regions[index] : unmonitored;
+    };
+    // ANY is answered with one family: A when the region has IPv4 VIPs.
+    auto family = [&](const zones::GeoRegion& r, const RegionHealth& h) {
+      const bool a = q_.qtype == rrtype::A || (q_.qtype == kTypeAny && r.a.count > 0);
+      return a ? Family{&r.a, &h.a} : Family{&r.aaaa, &h.aaaa};
+    };
+    auto count = [&](const std::vector<std::uint32_t>& slots, const RRset& rrset, std::uint8_t flag) {
+      if (slots.empty())  // no prober: every VIP up, none forced
+        return flag == health::Table::kUp ? static_cast<unsigned>(rrset.count) : 0u;
+      unsigned n = 0;
+      for (std::uint32_t slot : slots) n += (health_.vip(slot) & flag) != 0;
+      return n;
+    };
+
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const zones::GeoRegion& r = geo.regions[list[i]];
+      const RegionHealth& h = health_of(list[i]);
+      const std::uint8_t force = health_.region(h.region_slot);
+      if (force & health::Table::kForcedDown) continue;
+      const unsigned up = count(h.a, r.a, health::Table::kUp) + count(h.aaaa, r.aaaa, health::Table::kUp);
+      const Family f = family(r, h);
+      const unsigned family_up = count(*f.slots, *f.rrset, health::Table::kUp);
+      const bool forced_up = (force & health::Table::kForcedUp) != 0;
+      if (!forced_up && (up < r.threshold || (family_up == 0 && f.rrset->count > 0))) continue;
+      s_.degraded = i > 0 || up < static_cast<unsigned>(r.a.count + r.aaaa.count);
+      if (family_up > 0 || f.rrset->count == 0) put_vips(zone, owner, f, health::Table::kUp, geo);
+      else put_vips(zone, owner, f, 0, geo);  // forced up with none up: all but forced down
+      return;
+    }
+
+    s_.all_down = s_.degraded = true;
+    switch (geo.all_down) {
+      case zones::AllDown::serve_nearest:
+        for (std::uint8_t index : list) {
+          const zones::GeoRegion& r = geo.regions[index];
+          const RegionHealth& h = health_of(index);
+          if (health_.region(h.region_slot) & health::Table::kForcedDown) continue;
+          const unsigned forced_down = count(h.a, r.a, health::Table::kForcedDown) +
+                                       count(h.aaaa, r.aaaa, health::Table::kForcedDown);
+          if (forced_down == static_cast<unsigned>(r.a.count + r.aaaa.count)) continue;
+          put_vips(zone, owner, family(r, h), 0, geo);
+          return;
+        }
+        put_negative(zone, geo.degraded_ttl);
+        return;
+      case zones::AllDown::fallback: {
+        const zones::GeoRegion& r = geo.regions[geo.all_down_region];
+        const RegionHealth& h = health_of(geo.all_down_region);
+        if (health_.region(h.region_slot) & health::Table::kForcedDown) put_negative(zone, geo.degraded_ttl);
+        else put_vips(zone, owner, family(r, h), 0, geo);
+        return;
+      }
+      case zones::AllDown::nodata:
+        put_negative(zone, geo.degraded_ttl);
+        return;
+      case zones::AllDown::servfail:
+        s_.rcode = rcode::SERVFAIL;
+        s_.aa = false;
+        return;
+    }
+  }
+
+  struct Family {
+    const RRset* rrset;
+    const std::vector<std::uint32_t>* slots;
+  };
+
+  // The records of F.rrset whose VIP has every flag of NEED and is not
+  // forced down (NEED 0: every VIP not forced down), with the degraded TTL
+  // when the answer is degraded. None: NODATA.
+  void put_vips(const Zone& zone, std::string_view owner, const Family& f, std::uint8_t need,
+                const zones::GeoName& geo) noexcept {
+    const std::uint32_t ttl = s_.degraded ? geo.degraded_ttl : kKeepTtl;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(f.rrset->wire.data());
+    const std::size_t record = f.rrset->count == 0 ? 0 : f.rrset->wire.size() / f.rrset->count;
+    std::uint16_t written = 0;
+    for (std::uint16_t i = 0; i < f.rrset->count; ++i, p += record) {
+      if (!f.slots->empty()) {
+        const std::uint8_t flags = health_.vip((*f.slots)[i]);
+        if ((flags & health::Table::kForcedDown) || (flags & need) != need) continue;
+      }
+      const bool ok = owner.empty() ? w_.put_u16(0xC000 | kHeader) : w_.put_name(owner);
+      const std::size_t at = w_.size();  // TYPE CLASS TTL
+      if (!ok || !w_.put(p, record)) {
+        truncate();
+        return;
+      }
+      if (ttl != kKeepTtl) w_.patch_u32(at + 4, ttl);
+      ++written;
+    }
+    if (written == 0) put_negative(zone, s_.degraded ? geo.degraded_ttl : kKeepTtl);
+    else s_.an = static_cast<std::uint16_t>(s_.an + written);
   }
 
   void truncate() noexcept {
@@ -284,8 +382,10 @@ class Responder {
     return true;
   }
 
-  void put_negative(const Zone& zone) noexcept {
-    if (!put_rrset(w_, zone.apex(), zone.negative_soa())) {
+  // The SOA for NXDOMAIN and NODATA; TTL caps its TTL (kKeepTtl: none).
+  void put_negative(const Zone& zone, std::uint32_t ttl = kKeepTtl) noexcept {
+    const std::uint32_t soa_ttl = zone.negative_soa().ttl;
+    if (!put_rrset(w_, zone.apex(), zone.negative_soa(), ttl < soa_ttl ? ttl : kKeepTtl)) {
       truncate();
       return;
     }
@@ -319,6 +419,7 @@ class Responder {
   }
 
   const World& world_;
+  const health::Table& health_;
   const Query& q_;
   Writer& w_;
   const sockaddr_storage* source_;  // placed only when a geo name is asked
@@ -365,7 +466,7 @@ void put_header(std::uint8_t* out, const std::uint8_t* query, const Sections& s,
 
 }  // namespace
 
-bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset) noexcept {
+bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint32_t ttl) noexcept {
   const auto* p = reinterpret_cast<const std::uint8_t*>(rrset.wire.data());
   const std::uint8_t* end = p + rrset.wire.size();
   const bool compress_rdata = rrset.type == rrtype::NS || rrset.type == rrtype::CNAME ||
@@ -375,6 +476,7 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset) noexcept {
     const std::size_t rdlen = read_u16(p + 8);
     const bool owner_ok = owner.empty() ? w.put_u16(0xC000 | kHeader) : w.put_name(owner);
     if (!owner_ok) return false;
+    const std::size_t fixed_at = w.size();  // TYPE CLASS TTL
     if (!compress_rdata) {
       if (!w.put(p, 10 + rdlen)) return false;
     } else {
@@ -399,12 +501,20 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset) noexcept {
       if (!w.put(rd, static_cast<std::size_t>(rd_end - rd))) return false;
       w.patch_u16(rdlen_at, static_cast<std::uint16_t>(w.size() - rdlen_at - 2));
     }
+    if (ttl != kKeepTtl) w.patch_u32(fixed_at + 4, ttl);
     p += 10 + rdlen;
   }
   return true;
 }
 
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
+                  std::span<std::uint8_t> out, Transport transport,
+                  const sockaddr_storage* source) noexcept {
+  static const health::Table all_up;
+  return answer(world, all_up, query, out, transport, source);
+}
+
+AnswerInfo answer(const World& world, const health::Table& health, std::span<const std::uint8_t> query,
                   std::span<std::uint8_t> out, Transport transport,
                   const sockaddr_storage* source) noexcept {
   Query q;
@@ -437,7 +547,7 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
   w.add_targets(kHeader);
   w.set_limit(limit - reserve);
 
-  Responder responder(world, q, w, source);
+  Responder responder(world, health, q, w, source);
   responder.after_question_ = w.mark();
   Sections& s = responder.sections();
   if (q.edns && q.edns_version > 0) {
@@ -476,7 +586,7 @@ AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
     ++s.ar;
   }
   put_header(out.data(), query.data(), s, 1);
-  return {w.size(), q.qtype, s.rcode, s.tc};
+  return {w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};
 }
 
 }  // namespace steerdns::server

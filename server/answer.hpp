@@ -25,6 +25,10 @@ struct AnswerInfo {
   std::uint16_t qtype = 0;    // 0 when the question could not be read
   std::uint16_t rcode = 0;    // extended rcode (BADVERS = 16)
   bool truncated = false;
+  // Geo answers: not the client's first region with every VIP up (or an
+  // all-down policy), so the degraded TTL applies; all_down: the policy fired.
+  bool degraded = false;
+  bool all_down = false;
 };
 
 // The smallest OUT buffer answer() accepts; TCP needs kMaxTcpMessage.
@@ -32,7 +36,13 @@ inline constexpr std::size_t kMinAnswerBuffer = 512;
 inline constexpr std::size_t kMaxTcpMessage = 65535;
 
 // SOURCE is the packet's source address; geo names place the client by it
-// when the query carries no EDNS Client Subnet (nullptr: unknown).
+// when the query carries no EDNS Client Subnet (nullptr: unknown). HEALTH is
+// the health table of the world's slots (see World::geo_health).
+AnswerInfo answer(const World& world, const health::Table& health, std::span<const std::uint8_t> query,
+                  std::span<std::uint8_t> out, Transport transport,
+                  const sockaddr_storage* source = nullptr) noexcept;
+
+// As above with every VIP up: tests, and worlds built without a prober.
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
                   std::span<std::uint8_t> out, Transport transport,
                   const sockaddr_storage* source = nullptr) noexcept;

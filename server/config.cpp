@@ -136,7 +136,7 @@ void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
 Config load_config(const std::string& path) {
   const YamlDoc doc = common::load_yaml_file(path);
   if (!doc.root.IsDefined() || doc.root.IsNull()) throw LoadError(path, 0, "the config file is empty");
-  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "logging"});
+  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "health", "logging"});
   Config config;
   config.path = path;
   if (!doc.root["server"]) fail_at(doc, doc.root, "missing key 'server'");
@@ -152,6 +152,17 @@ Config load_config(const std::string& path) {
       std::error_code ec;
       if (!fs::is_regular_file(config.geoip_database, ec))
         fail_at(doc, geoip["database"], "database: '" + config.geoip_database + "' is not a file");
+    }
+  }
+  if (const auto health = doc.root["health"]) {
+    common::require_map_keys(doc, health, "health", {"state_file"});
+    if (health["state_file"]) {
+      const std::string file = common::read_string(doc, health["state_file"], "state_file");
+      config.state_file = (fs::path(doc.path).parent_path() / file).lexically_normal().string();
+      std::error_code ec;
+      const fs::path folder = fs::path(config.state_file).parent_path();
+      if (!fs::is_directory(folder, ec))
+        fail_at(doc, health["state_file"], "state_file: the folder '" + folder.string() + "' does not exist");
     }
   }
   if (const auto logging = doc.root["logging"]) {
@@ -170,7 +181,7 @@ Config load_config(const std::string& path) {
   return config;
 }
 
-std::shared_ptr<const World> build_world(const Config& config) {
+std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor) {
   std::vector<std::unique_ptr<zones::Zone>> zones;
   zones.reserve(config.zone_files.size());
   for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
@@ -178,6 +189,9 @@ std::shared_ptr<const World> build_world(const Config& config) {
   world->zones = zones::ZoneTable(std::move(zones));
   world->edns_payload = config.edns_payload;
   compile_geo(*world, config.geoip_database);
+  const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
+  // Last: the prober starts new checks only for a world that is complete.
+  if (monitor != nullptr) assign_health(*world, monitor->apply(plan));
   return world;
 }
 

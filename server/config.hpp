@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "health/monitor.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {
@@ -36,14 +37,18 @@ struct Config {
   TcpLimits tcp;
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
+  std::string state_file;  // resolved; empty: no operator overrides
   std::string log_level = "info";
   bool query_log = false;
 };
 
 Config load_config(const std::string& path);
 
-// Loads and compiles every zone the config names.
-std::shared_ptr<const World> build_world(const Config& config);
+// Loads and compiles every zone the config names. With a MONITOR (serve),
+// the world's checks are applied to it (new ones get a first probe before
+// this returns) and the world records their health slots; without (check,
+// explain), checks are only read and every VIP counts as up.
+std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor = nullptr);
 
 // Parses "127.0.0.1:53" or "[::1]:53"; false when it is neither.
 bool parse_socket_address(const std::string& text, ListenAddress& out);

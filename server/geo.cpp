@@ -1,4 +1,5 @@
-// Wiring between zones/ (geo name declarations) and geoip/ (classifiers).
+// Wiring of zones/ geo names to geoip/ (classifiers) and to health/ (checks
+// → the prober's plan, slots → where answer() reads health).
 #include <set>
 
 #include "common/load_error.hpp"
@@ -57,6 +58,38 @@ void compile_geo(World& world, const std::string& database_path) {
   for (const zones::GeoName* g : names) {
     world.geo_policies.push_back(policy_for(*g));
     world.classifiers.push_back(geoip::compile(*world.geo_database, world.geo_policies.back()));
+  }
+}
+
+health::Plan plan_health(const World& world) {
+  health::Plan plan;
+  for (const zones::GeoName* geo : world.zones.geo_names()) {
+    const common::YamlDoc doc{geo->file, {}};
+    const std::string owner = zones::name_to_text(geo->owner);
+    for (const zones::GeoRegion& region : geo->regions) {
+      plan.regions.push_back(region.name);
+      const std::string label = owner + " " + region.name;
+      for (const auto* vips : {&region.a_vips, &region.aaaa_vips})
+        for (const zones::GeoVip& vip : *vips) {
+          const YAML::Node layers[] = {geo->check, region.check, vip.check};
+          plan.vips.push_back({vip.address, health::read_check(doc, layers), label});
+        }
+    }
+  }
+  return plan;
+}
+
+void assign_health(World& world, const health::Slots& slots) {
+  world.geo_health.clear();
+  std::size_t vip = 0, region_at = 0;
+  for (const zones::GeoName* geo : world.zones.geo_names()) {
+    GeoHealth& gh = world.geo_health.emplace_back();
+    for (const zones::GeoRegion& region : geo->regions) {
+      RegionHealth& rh = gh.regions.emplace_back();
+      rh.region_slot = slots.regions.at(region_at++);
+      for (std::size_t i = 0; i < region.a_vips.size(); ++i) rh.a.push_back(slots.vips.at(vip++));
+      for (std::size_t i = 0; i < region.aaaa_vips.size(); ++i) rh.aaaa.push_back(slots.vips.at(vip++));
+    }
   }
 }
 

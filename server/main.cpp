@@ -4,7 +4,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <exception>
 
@@ -52,22 +56,38 @@ int run_explain(const std::string& path, const std::string& name, const std::str
   }
 }
 
+// Every probe holds a socket while it runs: a thousand VIPs need more than
+// the usual soft limit of 1024 descriptors. Raise it to the hard limit.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+      spdlog::warn("cannot raise the descriptor limit: {}", std::strerror(errno));
+  }
+}
+
 int run_serve(const std::string& path) {
   // Until Runtime::run() handles it, a SIGHUP (say, from a config deployment
   // racing our start) must not kill us; the config is read fresh anyway.
   std::signal(SIGHUP, SIG_IGN);
   server::Config config;
   std::shared_ptr<const server::World> world;
+  std::unique_ptr<health::Monitor> monitor;
   try {
     config = server::load_config(path);
     setup_logging(config.log_level);
-    world = server::build_world(config);
+    raise_descriptor_limit();
+    // The prober's first round finishes inside build_world, before any
+    // listener opens: the first answer already knows health.
+    monitor = std::make_unique<health::Monitor>(config.state_file);
+    world = server::build_world(config, monitor.get());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
   try {
-    server::Runtime runtime(std::move(config), std::move(world));
+    server::Runtime runtime(std::move(config), std::move(world), *monitor);
     runtime.bind();
     return runtime.run();
   } catch (const std::exception& e) {

@@ -19,7 +19,7 @@
 
 #include "common/load_error.hpp"
 #include "server/answer.hpp"
-#include "server/publication.hpp"
+#include "common/publication.hpp"
 #include "server/text.hpp"
 
 namespace steerdns::server {
@@ -123,16 +123,19 @@ struct UdpBatch {
 
 struct Shared {
   const Config& config;
-  Publication<World>& world;
+  common::Publication<World>& world;
+  const common::Publication<health::Table>& health;
   std::atomic<unsigned> tcp_connections{0};
 };
 
 struct Worker {
-  Worker(int index, Shared& shared) : index(index), shared(shared), pin(shared.world) {}
+  Worker(int index, Shared& shared)
+      : index(index), shared(shared), pin(shared.world), health(shared.health) {}
 
   int index;
   Shared& shared;
-  Pin<World> pin;
+  common::Pin<World> pin;
+  common::Pin<health::Table> health;
   uv_loop_t loop;
   uv_async_t stop;
   std::vector<std::unique_ptr<UdpSocket>> udp;
@@ -221,7 +224,9 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         w.log_error("worker {}: recvmmsg: {}", w.index, errno_text(errno));
       return;
     }
+    // World first: its health slots were published before it was.
     const World& world = w.pin.refresh();
+    const health::Table& table = w.health.refresh();
     int replies = 0;
     for (int i = 0; i < received; ++i) {
       const msghdr& h = b.recv[i].msg_hdr;
@@ -230,7 +235,7 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
-      const AnswerInfo info = answer(world, query, b.out[i], Transport::udp, &b.peers[i]);
+      const AnswerInfo info = answer(world, table, query, b.out[i], Transport::udp, &b.peers[i]);
       w.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
       if (query_log) w.log_query("udp", b.peers[i], query, info);
       if (info.size == 0) {
@@ -334,7 +339,8 @@ void tcp_process(TcpConnection* c) {
     if (c->have - pos < 2 + len) break;
     const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
     const AnswerInfo info =
-        answer(w.pin.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage}, Transport::tcp, &c->peer);
+        answer(w.pin.refresh(), w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
+               Transport::tcp, &c->peer);
     w.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
     if (w.shared.config.query_log) w.log_query("tcp", c->peer, query, info);
     pos += 2 + len;
@@ -443,11 +449,15 @@ void on_stop(uv_async_t* async) {
 }  // namespace
 
 struct Runtime::Impl {
-  Impl(Config c, std::shared_ptr<const World> world)
-      : config(std::move(c)), publication(std::move(world)), shared{config, publication} {}
+  Impl(Config c, std::shared_ptr<const World> world, health::Monitor& monitor)
+      : config(std::move(c)),
+        monitor(monitor),
+        publication(std::move(world)),
+        shared{config, publication, monitor.table()} {}
 
   Config config;
-  Publication<World> publication;
+  health::Monitor& monitor;
+  common::Publication<World> publication;
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
   uv_loop_t main_loop;
@@ -469,13 +479,14 @@ struct Runtime::Impl {
         next.tcp.max_pipelined != config.tcp.max_pipelined)
       warn("server.tcp");
     if (next.query_log != config.query_log) warn("logging.query_log");
+    if (next.state_file != config.state_file) warn("health.state_file");
   }
 
   void reload() {
     const auto started = std::chrono::steady_clock::now();
     try {
       Config next = load_config(config.path);
-      auto world = build_world(next);
+      auto world = build_world(next, &monitor);
       warn_restart_only_changes(next);
       spdlog::set_level(spdlog::level::from_str(next.log_level));
       const std::size_t records = world->zones.record_count();
@@ -489,8 +500,8 @@ struct Runtime::Impl {
   }
 };
 
-Runtime::Runtime(Config config, std::shared_ptr<const World> world)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(world))) {}
+Runtime::Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(world), monitor)) {}
 
 Runtime::~Runtime() = default;
 

@@ -4,11 +4,14 @@
 // reloads, SIGTERM/SIGINT stop) and builds new worlds there, off the
 // workers. Each worker thread owns one libuv loop, one SO_REUSEPORT UDP
 // socket and one SO_REUSEPORT TCP listener per listen address; it reads the
-// world through a Pin, once per receive batch.
+// world and the health table through Pins, once per receive batch. The
+// prober (health::Monitor) runs on its own thread; a reload applies the new
+// world's checks to it before publishing the world.
 #pragma once
 
 #include <memory>
 
+#include "health/monitor.hpp"
 #include "server/config.hpp"
 #include "server/world.hpp"
 
@@ -16,7 +19,8 @@ namespace steerdns::server {
 
 class Runtime {
  public:
-  Runtime(Config config, std::shared_ptr<const World> world);
+  // WORLD was built with MONITOR, which must outlive the Runtime.
+  Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

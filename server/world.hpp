@@ -7,9 +7,21 @@
 #include <string>
 
 #include "geoip/geoip.hpp"
+#include "health/registry.hpp"
 #include "zones/zone.hpp"
 
 namespace steerdns::server {
+
+// Where answer() finds a region's health in the health table: slots
+// handed out by the prober (health::Monitor::apply) for this world.
+struct RegionHealth {
+  std::uint32_t region_slot = health::Table::kNoSlot;
+  std::vector<std::uint32_t> a, aaaa;  // VIP slots, in the order of GeoRegion's records
+};
+
+struct GeoHealth {
+  std::vector<RegionHealth> regions;  // as GeoName::regions
+};
 
 struct World {
   zones::ZoneTable zones;
@@ -20,11 +32,19 @@ struct World {
   // The policy and compiled classifier of each geo name, by GeoName::id.
   std::vector<geoip::Policy> geo_policies;
   std::vector<geoip::Classifier> classifiers;
+  // By GeoName::id; empty when no prober was given (every VIP counts as up).
+  std::vector<GeoHealth> geo_health;
 };
 
 // Loads the GeoIP database at DATABASE_PATH and compiles every geo name of
 // WORLD.zones into WORLD's classifiers. Throws common::LoadError (file:line of
 // a bad override, or the database's path). Does nothing without geo names.
 void compile_geo(World& world, const std::string& database_path);
+
+// Reads every check of WORLD's geo names (geo name, region and VIP layers)
+// into a plan for the prober. Throws common::LoadError (file:line).
+health::Plan plan_health(const World& world);
+// Records in WORLD the slots a prober gave for PLAN (same order).
+void assign_health(World& world, const health::Slots& slots);
 
 }  // namespace steerdns::server

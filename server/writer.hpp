@@ -51,6 +51,11 @@ class Writer {
     buf_[at + 1] = static_cast<std::uint8_t>(v);
   }
 
+  void patch_u32(std::size_t at, std::uint32_t v) noexcept {
+    patch_u16(at, static_cast<std::uint16_t>(v >> 16));
+    patch_u16(at + 2, static_cast<std::uint16_t>(v));
+  }
+
   // Makes the uncompressed name at OFFSET (already written) and all its
   // suffixes available as compression targets.
   void add_targets(std::size_t offset) noexcept {
@@ -120,8 +125,11 @@ class Writer {
 };
 
 // Appends every record of RRSET with owner OWNER (a lower-cased wire name),
-// or with a pointer to the question name when OWNER is empty. Returns false
-// when it does not fit; the caller rolls back.
-bool put_rrset(Writer& w, std::string_view owner, const zones::RRset& rrset) noexcept;
+// or with a pointer to the question name when OWNER is empty, with TTL in
+// place of the rrset's own when it is not kKeepTtl. Returns false when it
+// does not fit; the caller rolls back.
+inline constexpr std::uint32_t kKeepTtl = UINT32_MAX;
+bool put_rrset(Writer& w, std::string_view owner, const zones::RRset& rrset,
+               std::uint32_t ttl = kKeepTtl) noexcept;
 
 }  // namespace steerdns::server

@@ -289,6 +289,10 @@ class ZoneBuilder {
     std::string name;
     double latitude = 0, longitude = 0;
     std::vector<std::string> v4, v6;  // VIPs as RDATA
+    std::vector<GeoVip> v4_vips, v6_vips;  // the same VIPs as written
+    YAML::Node check;
+    unsigned threshold = 1;
+    int line = 0;
   };
 
   double read_degrees(const YAML::Node& node, std::string_view key, double limit) {
@@ -309,7 +313,9 @@ class ZoneBuilder {
       r.name = item.first.Scalar();
       const YAML::Node& body = item.second;
       const std::string where = "region '" + r.name + "'";
-      common::require_map_keys(doc_, body, where, {"location", "vips"});
+      common::require_map_keys(doc_, body, where, {"location", "vips", "threshold", "check"});
+      r.line = common::line_of(item.first);
+      if (body["check"]) r.check.reset(body["check"]);
       const YAML::Node location = body["location"];
       if (!location || !location.IsSequence() || location.size() != 2)
         fail_at(doc_, location ? location : body,
@@ -319,7 +325,16 @@ class ZoneBuilder {
       const YAML::Node vips = body["vips"];
       if (!vips || !vips.IsSequence() || vips.size() == 0)
         fail_at(doc_, vips ? vips : body, where + ": 'vips' must list at least one address");
-      for (const auto& vip : vips) {
+      for (const auto& entry : vips) {
+        // An address, or {address: A, check: {...}} for a VIP's own check layer.
+        YAML::Node vip, check;
+        vip.reset(entry);
+        if (entry.IsMap()) {
+          common::require_map_keys(doc_, entry, where + " VIP", {"address", "check"});
+          if (!entry["address"]) fail_at(doc_, entry, where + ": a VIP needs an 'address'");
+          vip.reset(entry["address"]);
+          if (entry["check"]) check.reset(entry["check"]);
+        }
         const std::string text = common::read_string(doc_, vip, "vip");
         unsigned char bytes[16];
         std::vector<std::string>* family = nullptr;
@@ -338,7 +353,11 @@ class ZoneBuilder {
         if (std::find(family->begin(), family->end(), rdata) != family->end())
           fail_at(doc_, vip, where + ": VIP '" + text + "' is listed twice");
         family->push_back(std::move(rdata));
+        (size == 4 ? r.v4_vips : r.v6_vips).push_back({text, check});
       }
+      if (body["threshold"])
+        r.threshold = static_cast<unsigned>(common::read_uint(
+            doc_, body["threshold"], "threshold", 1, r.v4.size() + r.v6.size()));
       if (!fits_one_message(r.v4.size() * 14, r.v4.size()) ||
           !fits_one_message(r.v6.size() * 26, r.v6.size()))
         fail_at(doc_, vips, where + ": more VIPs than a DNS message can carry");
@@ -384,11 +403,19 @@ class ZoneBuilder {
       const WireName owner = read_owner(item.first);
       const std::string where = "geo name '" + item.first.Scalar() + "'";
       const YAML::Node& body = item.second;
-      common::require_map_keys(doc_, body, where, {"regions", "ttl", "overrides"});
+      common::require_map_keys(doc_, body, where,
+                               {"regions", "ttl", "overrides", "check", "all_down", "degraded_ttl"});
       auto g = std::make_unique<GeoName>();
       g->file = doc_.path;
       g->line = common::line_of(item.first);
       if (body["ttl"]) g->ttl = read_ttl(body["ttl"], "ttl");
+      g->degraded_ttl = g->ttl / 2;
+      if (body["degraded_ttl"]) {
+        g->degraded_ttl = read_ttl(body["degraded_ttl"], "degraded_ttl");
+        if (g->degraded_ttl > g->ttl)
+          fail_at(doc_, body["degraded_ttl"], where + ": degraded_ttl must not exceed ttl");
+      }
+      if (body["check"]) g->check.reset(body["check"]);
       if (!body["regions"]) fail_at(doc_, body, where + ": missing key 'regions'");
       std::vector<std::string> names;
       for (const auto& r : body["regions"]) {
@@ -409,8 +436,13 @@ class ZoneBuilder {
         out.longitude = r.longitude;
         out.a = make_rrset(rrtype::A, g->ttl, r.v4);
         out.aaaa = make_rrset(rrtype::AAAA, g->ttl, r.v6);
+        out.a_vips = r.v4_vips;
+        out.aaaa_vips = r.v6_vips;
+        out.check = r.check;
+        out.threshold = r.threshold;
         g->regions.push_back(std::move(out));
       }
+      if (const YAML::Node policy = body["all_down"]) read_all_down(policy, *g, where, names);
       if (const YAML::Node o = body["overrides"]) {
         common::require_map_keys(doc_, o, where + " overrides", {"cidr", "country", "continent", "default"});
         if (o["cidr"]) read_overrides(o["cidr"], g->cidr, "cidr", names);
@@ -422,6 +454,30 @@ class ZoneBuilder {
       geo_owners_[owner] = g.get();
       pending_geo_.push_back(std::move(g));
     }
+  }
+
+  // serve-nearest | nodata | servfail | {fallback: REGION}
+  void read_all_down(const YAML::Node& policy, GeoName& g, const std::string& where,
+                     const std::vector<std::string>& names) {
+    if (policy.IsMap()) {
+      common::require_map_keys(doc_, policy, where + " all_down", {"fallback"});
+      if (!policy["fallback"]) fail_at(doc_, policy, where + ": all_down needs 'fallback: REGION'");
+      const std::string region = common::read_string(doc_, policy["fallback"], "fallback");
+      auto it = std::find(names.begin(), names.end(), region);
+      if (it == names.end())
+        fail_at(doc_, policy["fallback"], where + ": fallback region '" + region +
+                                              "' is not one of this geo name's regions");
+      g.all_down = AllDown::fallback;
+      g.all_down_region = static_cast<std::uint8_t>(it - names.begin());
+      return;
+    }
+    const std::string text = common::read_string(doc_, policy, "all_down");
+    if (text == "serve-nearest") g.all_down = AllDown::serve_nearest;
+    else if (text == "nodata") g.all_down = AllDown::nodata;
+    else if (text == "servfail") g.all_down = AllDown::servfail;
+    else
+      fail_at(doc_, policy, where + ": all_down '" + text +
+                                "' is not serve-nearest, nodata, servfail or {fallback: REGION}");
   }
 
   static RRset make_rrset(std::uint16_t type, std::uint32_t ttl, const std::vector<std::string>& rdatas) {

@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <yaml-cpp/yaml.h>
+
 #include "zones/name.hpp"
 
 namespace steerdns::zones {
@@ -49,6 +51,13 @@ struct RRset {
   std::vector<AdditionalRRset> additional;
 };
 
+// A VIP as written, with the check layer set on it (a null node when none).
+// zones/ does not know checks: server/ has health/ read the layers.
+struct GeoVip {
+  std::string address;
+  YAML::Node check;
+};
+
 // One region as a geo name answers with it.
 struct GeoRegion {
   std::string name;
@@ -56,6 +65,18 @@ struct GeoRegion {
   double longitude = 0;
   RRset a;     // every IPv4 VIP (count 0 when none), TTL = the geo name's
   RRset aaaa;  // every IPv6 VIP (count 0 when none)
+  // The VIPs behind a's and aaaa's records, in record order.
+  std::vector<GeoVip> a_vips, aaaa_vips;
+  YAML::Node check;        // the region's check layer (null when none)
+  unsigned threshold = 1;  // fewer up VIPs than this: the region is down
+};
+
+// What a geo name answers when no region on the client's list is up.
+enum class AllDown : std::uint8_t {
+  serve_nearest,  // the first region on the list as if it were up
+  fallback,       // GeoName::all_down_region
+  nodata,         // NOERROR, no address, the SOA (with the degraded TTL)
+  servfail,       // SERVFAIL
 };
 
 // An operator override: a CIDR, country or continent, and the regions (as
@@ -75,6 +96,12 @@ struct GeoName {
   std::vector<GeoRegion> regions;  // in declared order
   std::vector<GeoOverride> cidr, country, continent;
   std::vector<std::uint8_t> fallback;  // for clients that cannot be placed; declared order if empty
+  // Health: the geo name's check layer (null when none), the all-down
+  // policy, and the TTL of degraded answers (failover, VIPs missing, all down).
+  YAML::Node check;
+  AllDown all_down = AllDown::serve_nearest;
+  std::uint8_t all_down_region = 0;  // for AllDown::fallback, into regions
+  std::uint32_t degraded_ttl = 15;
   std::string file;
   int line = 0;
 };

@@ -1,5 +1,5 @@
-// One publication mechanism for immutable snapshots (the world now, the
-// health table later): a writer publishes a new shared_ptr; each reader
+// One publication mechanism for immutable snapshots (the world and the
+// health table): a writer publishes a new shared_ptr; each reader
 // thread holds a Pin that re-fetches only when the generation moved. The
 // mutex is taken by readers only right after a publication, never per query.
 #pragma once
@@ -9,7 +9,7 @@
 #include <memory>
 #include <mutex>
 
-namespace steerdns::server {
+namespace steerdns::common {
 
 template <class T>
 class Publication {
@@ -60,4 +60,4 @@ class Pin {
   std::uint64_t generation_ = 0;
 };
 
-}  // namespace steerdns::server
+}  // namespace steerdns::common

@@ -1,0 +1,155 @@
+// health: the state of every probed VIP, operator overrides, and the health
+// table that answer() reads.
+//
+// Thread contract: a Registry belongs to one thread (the prober's); nothing
+// in it locks. A Table is an immutable snapshot: it is published (see
+// common/publication.hpp) and read by any number of workers, per batch.
+// No clock is read here: callers pass `now`, so tests inject time.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "health/check.hpp"
+
+namespace steerdns::health {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+// What answer() reads: per VIP slot and per region slot, a byte of flags.
+// A slot past the end (a world published before its table, or no prober
+// at all, as in `steerdns explain`) reads as up and not forced.
+struct Table {
+  static constexpr std::uint8_t kUp = 1;           // serve it (probed up, or forced up)
+  static constexpr std::uint8_t kForcedDown = 2;   // an operator said down: never serve
+  static constexpr std::uint8_t kForcedUp = 4;     // an operator said up
+  static constexpr std::uint32_t kNoSlot = UINT32_MAX;
+
+  std::vector<std::uint8_t> vips;
+  std::vector<std::uint8_t> regions;
+
+  std::uint8_t vip(std::uint32_t slot) const noexcept {
+    return slot < vips.size() ? vips[slot] : kUp;
+  }
+  std::uint8_t region(std::uint32_t slot) const noexcept {
+    return slot < regions.size() ? regions[slot] : 0;
+  }
+};
+
+// The rise/fall state machine of one probed VIP. The first result decides
+// the state at once (that is the first probe round); after it, RISE
+// consecutive successes bring a down VIP up and FALL consecutive failures
+// take an up VIP down.
+class Tracker {
+ public:
+  Tracker(unsigned rise, unsigned fall) : rise_(rise), fall_(fall) {}
+
+  // Returns true when the state changed (including the first result).
+  bool record(const Result& r, TimePoint now);
+
+  bool known() const noexcept { return known_; }
+  bool up() const noexcept { return up_; }
+  // The reason and detail of the last failure (kept after recovery).
+  Reason reason() const noexcept { return reason_; }
+  const std::string& detail() const noexcept { return detail_; }
+  TimePoint since() const noexcept { return since_; }
+  // Consecutive results against the current state (toward a change).
+  unsigned streak() const noexcept { return streak_; }
+
+ private:
+  unsigned rise_, fall_;
+  bool known_ = false;
+  bool up_ = true;
+  unsigned streak_ = 0;
+  Reason reason_ = Reason::none;
+  std::string detail_;
+  TimePoint since_{};
+};
+
+enum class Force : std::uint8_t { none, up, down };
+
+// Operator overrides, by region name and by VIP address (canonical text).
+struct Overrides {
+  std::map<std::string, Force> regions;
+  std::map<std::string, Force> vips;
+  bool operator==(const Overrides&) const = default;
+};
+
+// Reads the state file. A missing file means no overrides. Throws
+// common::LoadError (file:line) when it is unreadable or malformed.
+Overrides load_overrides(const std::string& path);
+// Canonical text of an IPv4 or IPv6 address; empty when TEXT is neither.
+std::string canonical_address(const std::string& text);
+
+// One VIP as a world uses it: its address, its check (none: never probed,
+// always up unless forced) and a label for logs ("artifacts.example.com paris").
+struct Target {
+  std::string vip;
+  std::optional<Check> check;
+  std::string label;
+};
+
+struct Plan {
+  std::vector<Target> vips;
+  std::vector<std::string> regions;
+};
+
+// Slots for a Plan, in its order.
+struct Slots {
+  std::vector<std::uint32_t> vips;
+  std::vector<std::uint32_t> regions;
+};
+
+class Registry {
+ public:
+  struct Entry {
+    std::string vip;  // canonical
+    std::optional<Check> check;
+    std::string key;  // vip + check key: what makes two targets one probe
+    std::vector<std::string> labels;
+    Tracker tracker{2, 3};
+    bool in_use = false;
+  };
+
+  // A reload: returns the slot of each target and region. Targets with the
+  // key of a live entry keep its slot and state (no flap); new keys get a
+  // fresh entry (listed in STARTED); live entries no target names are
+  // retired (STOPPED) and their slots reused by later plans.
+  struct Applied {
+    Slots slots;
+    std::vector<std::uint32_t> started, stopped;
+  };
+  Applied apply(const Plan& plan);
+
+  // A probe's result. Returns true when the slot's state changed.
+  bool record(std::uint32_t slot, const Result& r, TimePoint now);
+  void set_overrides(Overrides o) { overrides_ = std::move(o); }
+  const Overrides& overrides() const noexcept { return overrides_; }
+
+  // The table as of now: probed state, with the overrides applied. A slot
+  // whose first probe has not finished reads as up.
+  Table table() const;
+
+  const std::vector<Entry>& entries() const noexcept { return entries_; }
+  Entry& entry(std::uint32_t slot) { return entries_[slot]; }
+  // Region names by region slot.
+  const std::vector<std::string>& region_names() const noexcept { return region_names_; }
+  // Override names that no current target or region matches.
+  std::vector<std::string> unknown_overrides() const;
+
+ private:
+  std::vector<Entry> entries_;
+  std::unordered_map<std::string, std::uint32_t> by_key_;
+  std::vector<std::uint32_t> free_;
+  std::vector<std::string> region_names_;
+  std::unordered_map<std::string, std::uint32_t> region_slots_;
+  Overrides overrides_;
+};
+
+}  // namespace steerdns::health

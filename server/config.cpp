@@ -158,7 +158,8 @@ Config load_config(const std::string& path) {
     common::require_map_keys(doc, health, "health", {"state_file"});
     if (health["state_file"]) {
       const std::string file = common::read_string(doc, health["state_file"], "state_file");
-      config.state_file = (fs::path(doc.path).parent_path() / file).lexically_normal().string();
+      config.state_file =
+          fs::absolute(fs::path(doc.path).parent_path() / file).lexically_normal().string();
       std::error_code ec;
       const fs::path folder = fs::path(config.state_file).parent_path();
       if (!fs::is_directory(folder, ec))

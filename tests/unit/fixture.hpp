@@ -4,6 +4,8 @@
 
 #include "common/ldns.hpp"
 
+#include <arpa/inet.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -109,15 +111,67 @@ struct Reply {
   }
 };
 
-inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& query,
+inline Reply ask(const server::World& world, const health::Table& table,
+                 const std::vector<std::uint8_t>& query,
                  server::Transport transport = server::Transport::udp,
                  const sockaddr_storage* source = nullptr) {
   Reply r;
   r.wire.resize(server::kMaxTcpMessage);
-  r.info = server::answer(world, query, r.wire, transport, source);
+  r.info = server::answer(world, table, query, r.wire, transport, source);
   r.wire.resize(r.info.size);
   if (r.info.size > 0) REQUIRE(ldns_wire2pkt(&r.pkt, r.wire.data(), r.wire.size()) == LDNS_STATUS_OK);
   return r;
+}
+
+inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& query,
+                 server::Transport transport = server::Transport::udp,
+                 const sockaddr_storage* source = nullptr) {
+  static const health::Table all_up;
+  return ask(world, all_up, query, transport, source);
+}
+
+// A query with ECS ADDRESS/SOURCE (family by the address's form).
+inline std::vector<std::uint8_t> ecs_query(const std::string& name, ldns_rr_type type,
+                                    const std::string& address, int source) {
+  auto q = make_query(name, type, {.edns = true});
+  std::uint8_t bytes[16] = {};
+  const bool v6 = address.find(':') != std::string::npos;
+  REQUIRE(inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), bytes) == 1);
+  const std::size_t len = (source + 7) / 8;
+  std::vector<std::uint8_t> option = {0, 8, 0, static_cast<std::uint8_t>(4 + len), 0,
+                                      static_cast<std::uint8_t>(v6 ? 2 : 1),
+                                      static_cast<std::uint8_t>(source), 0};
+  option.insert(option.end(), bytes, bytes + len);
+  q[q.size() - 1] = static_cast<std::uint8_t>(option.size());  // OPT rdlength (was 0)
+  q.insert(q.end(), option.begin(), option.end());
+  return q;
+}
+
+inline sockaddr_storage source(const char* v4) {
+  sockaddr_storage ss{};
+  auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+  sin->sin_family = AF_INET;
+  inet_pton(AF_INET, v4, &sin->sin_addr);
+  return ss;
+}
+
+inline std::vector<std::string> addresses(const Reply& r) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < r.count(LDNS_SECTION_ANSWER); ++i) {
+    ldns_rr* rr = ldns_rr_list_rr(ldns_pkt_answer(r.pkt), i);
+    if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_A && ldns_rr_get_type(rr) != LDNS_RR_TYPE_AAAA) continue;
+    char* text = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+    out.emplace_back(text);
+    free(text);
+  }
+  return out;
+}
+
+// SCOPE PREFIX-LENGTH of the reply's ECS option (-1 when there is none).
+inline int scope_of(const Reply& r) {
+  ldns_rdf* data = ldns_pkt_edns_data(r.pkt);
+  if (data == nullptr || ldns_rdf_size(data) < 8) return -1;
+  return ldns_rdf_data(data)[7];
 }
 
 }  // namespace steerdns::test

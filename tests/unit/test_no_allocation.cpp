@@ -6,6 +6,7 @@
 #include <new>
 
 #include "fixture.hpp"
+#include "health/registry.hpp"
 
 namespace {
 thread_local std::size_t allocations = 0;
@@ -47,10 +48,20 @@ regions:
   paris: {location: [48.86, 2.35], vips: [127.1.0.1]}
   singapore: {location: [1.29, 103.85], vips: [127.3.0.1, "::1"]}
 geo:
-  geo: {regions: [paris, singapore]}
+  geo: {regions: [paris, singapore], check: {type: tcp, port: 1}}
 )";
   auto world = test::world_from({zone});
   server::compile_geo(*world, STEERDNS_TEST_MMDB);
+  // Health: paris's VIP down (failover), and every VIP down (all-down policy).
+  health::Registry registry;
+  const health::Plan plan = server::plan_health(*world);
+  const health::Slots slots = registry.apply(plan).slots;
+  server::assign_health(*world, slots);
+  registry.record(slots.vips[0], {false, health::Reason::refused, "refused"}, {});
+  const health::Table failover = registry.table();
+  for (std::uint32_t slot : slots.vips) registry.record(slot, {false, health::Reason::refused, "refused"}, {});
+  const health::Table all_down = registry.table();
+  const health::Table all_up;
   std::vector<std::vector<std::uint8_t>> queries;
   for (const char* name : {"www.example.com.", "c.example.com.", "x.w.example.com.",
                            "nope.example.com.", "a.sub.example.com.", "example.org.",
@@ -72,9 +83,10 @@ geo:
   std::size_t answered = 0;
   sockaddr_storage source{};
   source.ss_family = AF_INET;
-  for (const auto& q : queries)
-    for (auto transport : {server::Transport::udp, server::Transport::tcp})
-      answered += server::answer(*world, q, out, transport, &source).size > 0;
+  for (const health::Table* table : {&all_up, &failover, &all_down})
+    for (const auto& q : queries)
+      for (auto transport : {server::Transport::udp, server::Transport::tcp})
+        answered += server::answer(*world, *table, q, out, transport, &source).size > 0;
   CHECK(allocations == before);
-  CHECK(answered == 2 * queries.size());
+  CHECK(answered == 6 * queries.size());
 }

@@ -125,6 +125,7 @@ std::string explain(const World& world, const std::string& name_text, const std:
       }
     }
     out << "\nregion:      " << policy.region_names[d.list.front()] << " (the first on the list)\n";
+    out << "health:      not probed by explain: every VIP counts as up\n";
   }
 
   int scope = -1;

@@ -385,6 +385,10 @@ struct Monitor::Impl {
   Slots apply(const Plan& plan) {
     const Registry::Applied applied = registry.apply(plan);
     for (std::uint32_t slot : applied.stopped) retire(slot);
+    // A new round: probes of an earlier round that the main thread stopped
+    // waiting for no longer count toward it.
+    for (Probe* p : probes)
+      if (p != nullptr) p->first_pending = false;
     first_pending = 0;
     first_round = std::promise<void>();
     std::vector<Probe*> started;

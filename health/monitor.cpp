@@ -74,7 +74,6 @@ struct Monitor::Impl {
   // Work for the prober thread, posted by the main thread.
   std::mutex mutex;
   std::deque<std::function<void()>> commands;
-  bool stopping = false;
 
   // The first round of the apply() in progress.
   std::size_t first_pending = 0;
@@ -403,6 +402,9 @@ struct Monitor::Impl {
     if (!applied.stopped.empty() || !applied.started.empty()) dirty = true;
     for (const auto& name : registry.unknown_overrides())
       spdlog::warn("health: the state file forces {}, which no zone uses", name);
+    // The table holds the new slots before apply() returns and the world that
+    // uses them is published.
+    publish_if_dirty();
     if (first_pending == 0) first_round.set_value();
     return applied.slots;
   }

@@ -1,6 +1,7 @@
 #include "common/load_error.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -100,6 +101,10 @@ std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& no
     fail_at(doc, node,
             std::string(key) + ": '" + text + "' is not a duration (like 500ms, 5s, 2m)");
   return std::chrono::milliseconds(value * scale);
+}
+
+std::string path_beside(const YamlDoc& doc, const std::string& path) {
+  return (std::filesystem::path(doc.path).parent_path() / path).lexically_normal().string();
 }
 
 }  // namespace steerdns::common

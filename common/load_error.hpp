@@ -55,6 +55,10 @@ bool read_bool(const YamlDoc& doc, const YAML::Node& node, std::string_view key)
 std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& node,
                                         std::string_view key);
 
+// PATH as an operator wrote it in DOC: relative paths are taken from DOC's
+// folder, absolute ones stay; normalised.
+std::string path_beside(const YamlDoc& doc, const std::string& path);
+
 // The 1-based line of NODE, or 0 when yaml-cpp has no mark for it.
 int line_of(const YAML::Node& node);
 

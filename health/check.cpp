@@ -6,6 +6,7 @@
 #include <cctype>
 #include <map>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 
 namespace steerdns::health {
@@ -173,12 +174,9 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const YAML::Node> 
   if (const YAML::Node* n = get("ca")) {
     c.ca = common::read_string(doc, *n, "ca");
     if (c.insecure) fail_at(doc, *n, "check: 'ca' and 'insecure' exclude each other");
-    // Relative to the zone file's folder, like every path an operator writes.
-    if (!c.ca.empty() && c.ca.front() != '/') {
-      const auto slash = doc.path.rfind('/');
-      if (slash != std::string::npos) c.ca = doc.path.substr(0, slash + 1) + c.ca;
-    }
-    if (!std::ifstream(c.ca)) fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
+    const bool named = !c.ca.empty();
+    c.ca = common::path_beside(doc, c.ca);  // relative to the zone file's folder
+    if (!named || std::filesystem::is_directory(c.ca) || !std::ifstream(c.ca)) fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
   }
   return c;
 }

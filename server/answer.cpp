@@ -172,6 +172,23 @@ struct Sections {
   bool degraded = false, all_down = false;
 };
 
+// A record's owner: NAME, or a pointer to the question name when NAME is empty.
+bool put_owner(Writer& w, std::string_view name) noexcept {
+  return name.empty() ? w.put_u16(0xC000 | kHeader) : w.put_name(name);
+}
+
+// One pre-rendered record whose RDATA holds no name to compress (SIZE octets
+// of TYPE CLASS TTL RDLENGTH RDATA) after its owner, with TTL in place of its
+// own unless kKeepTtl.
+bool put_record(Writer& w, std::string_view owner, const std::uint8_t* record, std::size_t size,
+                std::uint32_t ttl) noexcept {
+  if (!put_owner(w, owner)) return false;
+  const std::size_t at = w.size();
+  if (!w.put(record, size)) return false;
+  if (ttl != kKeepTtl) w.patch_u32(at + 4, ttl);
+  return true;
+}
+
 // Where the client is, for geo names: the ECS address when the query has
 // one with a non-zero source prefix, else the packet's source address.
 struct ClientAddress {
@@ -354,13 +371,10 @@ class Responder {
         const std::uint8_t flags = health_.vip((*f.slots)[i]);
         if ((flags & health::Table::kForcedDown) || (flags & need) != need) continue;
       }
-      const bool ok = owner.empty() ? w_.put_u16(0xC000 | kHeader) : w_.put_name(owner);
-      const std::size_t at = w_.size();  // TYPE CLASS TTL
-      if (!ok || !w_.put(p, record)) {
+      if (!put_record(w_, owner, p, record, ttl)) {
         truncate();
         return;
       }
-      if (ttl != kKeepTtl) w_.patch_u32(at + 4, ttl);
       ++written;
     }
     if (written == 0) put_negative(zone, s_.degraded ? geo.degraded_ttl : kKeepTtl);
@@ -474,33 +488,33 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint3
                               rrset.type == rrtype::SOA;
   while (p < end) {
     const std::size_t rdlen = read_u16(p + 8);
-    const bool owner_ok = owner.empty() ? w.put_u16(0xC000 | kHeader) : w.put_name(owner);
-    if (!owner_ok) return false;
-    const std::size_t fixed_at = w.size();  // TYPE CLASS TTL
     if (!compress_rdata) {
-      if (!w.put(p, 10 + rdlen)) return false;
-    } else {
-      if (!w.put(p, 8)) return false;
-      const std::size_t rdlen_at = w.size();
-      if (!w.put_u16(0)) return false;
-      const std::uint8_t* rd = p + 10;
-      const std::uint8_t* rd_end = rd + rdlen;
-      if (rrset.type == rrtype::MX) {
-        if (!w.put(rd, 2)) return false;
-        rd += 2;
-      }
-      // NS, CNAME, PTR and MX end in one name; SOA has two, then 20 octets.
-      const int names = rrset.type == rrtype::SOA ? 2 : 1;
-      for (int i = 0; i < names; ++i) {
-        const std::uint8_t* n = rd;
-        while (*n != 0) n += 1 + *n;
-        const std::size_t len = static_cast<std::size_t>(n - rd) + 1;
-        if (!w.put_name({reinterpret_cast<const char*>(rd), len})) return false;
-        rd += len;
-      }
-      if (!w.put(rd, static_cast<std::size_t>(rd_end - rd))) return false;
-      w.patch_u16(rdlen_at, static_cast<std::uint16_t>(w.size() - rdlen_at - 2));
+      if (!put_record(w, owner, p, 10 + rdlen, ttl)) return false;
+      p += 10 + rdlen;
+      continue;
     }
+    if (!put_owner(w, owner)) return false;
+    const std::size_t fixed_at = w.size();  // TYPE CLASS TTL
+    if (!w.put(p, 8)) return false;
+    const std::size_t rdlen_at = w.size();
+    if (!w.put_u16(0)) return false;
+    const std::uint8_t* rd = p + 10;
+    const std::uint8_t* rd_end = rd + rdlen;
+    if (rrset.type == rrtype::MX) {
+      if (!w.put(rd, 2)) return false;
+      rd += 2;
+    }
+    // NS, CNAME, PTR and MX end in one name; SOA has two, then 20 octets.
+    const int names = rrset.type == rrtype::SOA ? 2 : 1;
+    for (int i = 0; i < names; ++i) {
+      const std::uint8_t* n = rd;
+      while (*n != 0) n += 1 + *n;
+      const std::size_t len = static_cast<std::size_t>(n - rd) + 1;
+      if (!w.put_name({reinterpret_cast<const char*>(rd), len})) return false;
+      rd += len;
+    }
+    if (!w.put(rd, static_cast<std::size_t>(rd_end - rd))) return false;
+    w.patch_u16(rdlen_at, static_cast<std::uint16_t>(w.size() - rdlen_at - 2));
     if (ttl != kKeepTtl) w.patch_u32(fixed_at + 4, ttl);
     p += 10 + rdlen;
   }

@@ -107,8 +107,7 @@ void read_server(const YamlDoc& doc, const YAML::Node& server, Config& config) {
 }
 
 void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
-  const fs::path base = fs::path(doc.path).parent_path();
-  auto resolve = [&](const std::string& p) { return (base / p).lexically_normal().string(); };
+  auto resolve = [&](const std::string& p) { return common::path_beside(doc, p); };
   if (zones.IsScalar()) {
     const std::string dir = resolve(zones.Scalar());
     std::error_code ec;
@@ -148,7 +147,7 @@ Config load_config(const std::string& path) {
     common::require_map_keys(doc, geoip, "geoip", {"database"});
     if (geoip["database"]) {
       const std::string file = common::read_string(doc, geoip["database"], "database");
-      config.geoip_database = (fs::path(doc.path).parent_path() / file).lexically_normal().string();
+      config.geoip_database = common::path_beside(doc, file);
       std::error_code ec;
       if (!fs::is_regular_file(config.geoip_database, ec))
         fail_at(doc, geoip["database"], "database: '" + config.geoip_database + "' is not a file");
@@ -158,8 +157,7 @@ Config load_config(const std::string& path) {
     common::require_map_keys(doc, health, "health", {"state_file"});
     if (health["state_file"]) {
       const std::string file = common::read_string(doc, health["state_file"], "state_file");
-      config.state_file =
-          fs::absolute(fs::path(doc.path).parent_path() / file).lexically_normal().string();
+      config.state_file = fs::absolute(common::path_beside(doc, file)).string();
       std::error_code ec;
       const fs::path folder = fs::path(config.state_file).parent_path();
       if (!fs::is_directory(folder, ec))

@@ -77,6 +77,7 @@ enum class Reason : std::uint8_t {
   body,              // body lacks the substring, or is too large to judge
   jfrog,             // JFrog health document not all HEALTHY
 };
+inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::jfrog) + 1;
 std::string_view reason_name(Reason r) noexcept;
 
 struct Result {

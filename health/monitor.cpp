@@ -30,8 +30,6 @@ std::string join(const std::vector<std::string>& parts) {
   return out;
 }
 
-std::string_view force_name(Force f) { return f == Force::up ? "up" : f == Force::down ? "down" : "automatic"; }
-
 }  // namespace
 
 struct Monitor::Impl {
@@ -60,6 +58,7 @@ struct Monitor::Impl {
   };
 
   std::string state_file;
+  ProbeStats stats;
   common::Publication<Table> publication{std::make_shared<const Table>()};
   Registry registry;
 
@@ -341,6 +340,7 @@ struct Monitor::Impl {
     p.running = false;
     connected(p);
     const auto now = Clock::now();
+    record_stats(p, r, now);
     const Registry::Entry& e = registry.entries()[p.slot];
     const bool was_known = e.tracker.known();
     const bool was_up = e.tracker.up();
@@ -365,6 +365,66 @@ struct Monitor::Impl {
       auto* probe = static_cast<Probe*>(t->data);
       probe->impl->start(*probe);
     }, static_cast<std::uint64_t>(wait), 0);
+  }
+
+  void record_stats(const Probe& p, const Result& r, TimePoint now) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - p.started).count();
+    const double seconds = static_cast<double>(us) / 1e6;
+    ProbeStats::Histogram& h = stats.duration[static_cast<std::size_t>(p.check.type)];
+    std::size_t bucket = 0;
+    while (bucket < ProbeStats::kBuckets.size() && seconds > ProbeStats::kBuckets[bucket]) ++bucket;
+    // One writer: a load and a store, no locked instruction.
+    auto bump = [](std::atomic<std::uint64_t>& c, std::uint64_t n) {
+      c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    };
+    bump(h.counts[bucket], 1);
+    bump(h.sum_us, static_cast<std::uint64_t>(us));
+    bump(h.count, 1);
+    if (!r.ok) bump(stats.failures[static_cast<std::size_t>(r.reason)], 1);
+  }
+
+  Status make_status() const {
+    Status out;
+    out.overrides = registry.overrides();
+    const auto steady_now = Clock::now();
+    const auto wall_now = std::chrono::system_clock::now();
+    for (const Registry::Entry& e : registry.entries()) {
+      VipStatus& v = out.vips.emplace_back();
+      v.in_use = e.in_use;
+      if (!e.in_use) continue;
+      v.vip = e.vip;
+      v.check = e.check;
+      v.known = e.tracker.known();
+      v.up = !e.check || !v.known || e.tracker.up();
+      v.reason = e.tracker.reason();
+      v.detail = e.tracker.detail();
+      if (v.known)
+        v.since = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                 steady_now - e.tracker.since());
+      if (auto it = out.overrides.vips.find(e.vip); it != out.overrides.vips.end()) v.force = it->second;
+    }
+    return out;
+  }
+
+  // On the prober thread: the state file first, then the table.
+  std::string change_override(Monitor::Kind kind, const std::string& name, Force force) {
+    if (state_file.empty()) return "no health.state_file is configured: an override would not survive a restart";
+    Overrides next = registry.overrides();
+    auto& map = kind == Monitor::Kind::region ? next.regions : next.vips;
+    if (force == Force::none) map.erase(name);
+    else map[name] = force;
+    if (next == registry.overrides()) return {};
+    try {
+      save_overrides(state_file, next);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    spdlog::warn("health: {} {} {} by the admin API", kind == Monitor::Kind::region ? "region" : "VIP", name,
+                 force == Force::none ? "back to automatic" : "forced " + std::string(force_name(force)));
+    registry.set_overrides(std::move(next));
+    dirty = true;
+    publish_if_dirty();
+    return {};
   }
 
   void log_change(const Registry::Entry& e, bool was_known, bool was_up, const Result& r) {
@@ -580,5 +640,23 @@ Slots Monitor::apply(const Plan& plan) {
 }
 
 const common::Publication<Table>& Monitor::table() const { return impl_->publication; }
+const ProbeStats& Monitor::stats() const { return impl_->stats; }
+bool Monitor::persistent() const { return !impl_->state_file.empty(); }
+
+Status Monitor::status() const {
+  Impl& m = *impl_;
+  std::promise<Status> result;
+  auto future = result.get_future();
+  m.post([&] { result.set_value(m.make_status()); });
+  return future.get();
+}
+
+std::string Monitor::set_override(Kind kind, const std::string& name, Force force) {
+  Impl& m = *impl_;
+  std::promise<std::string> result;
+  auto future = result.get_future();
+  m.post([&] { result.set_value(m.change_override(kind, name, force)); });
+  return future.get();
+}
 
 }  // namespace steerdns::health

@@ -9,13 +9,52 @@
 // probe, and nothing here ever blocks a DNS worker.
 #pragma once
 
+#include <array>
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include <optional>
 
 #include "common/publication.hpp"
 #include "health/registry.hpp"
 
 namespace steerdns::health {
+
+// Counters of the prober (metrics): written by the prober thread only,
+// read by any thread, relaxed. Monotonic for the life of the Monitor.
+struct ProbeStats {
+  // Upper bounds of the probe duration histogram, in seconds.
+  static constexpr std::array<double, 12> kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                    0.1,   0.25,   0.5,   1,    2.5,   5};
+  struct Histogram {
+    std::array<std::atomic<std::uint64_t>, kBuckets.size() + 1> counts{};  // per bucket, +Inf last
+    std::atomic<std::uint64_t> sum_us{0};
+    std::atomic<std::uint64_t> count{0};
+  };
+  std::array<Histogram, 3> duration;                              // by CheckType
+  std::array<std::atomic<std::uint64_t>, kReasonCount> failures{};  // by Reason; none unused
+};
+
+// One probed VIP as of now (Monitor::status), by slot.
+struct VipStatus {
+  bool in_use = false;
+  std::string vip;
+  std::optional<Check> check;  // none: never probed, always up unless forced
+  bool known = false;          // a first result arrived
+  bool up = true;              // the probed state (overrides aside)
+  Reason reason = Reason::none;  // of the last failure, kept after recovery
+  std::string detail;
+  std::chrono::system_clock::time_point since{};  // last change; epoch when never probed
+  Force force = Force::none;
+};
+
+struct Status {
+  std::vector<VipStatus> vips;  // by VIP slot
+  Overrides overrides;          // as applied (the state file, or the API)
+};
 
 class Monitor {
  public:
@@ -35,6 +74,19 @@ class Monitor {
   Slots apply(const Plan& plan);
 
   const common::Publication<Table>& table() const;
+  const ProbeStats& stats() const;
+
+  // Any thread: a copy of every slot's state, made on the prober thread.
+  Status status() const;
+
+  // Any thread: forces region or VIP NAME (KIND) up or down, or back to
+  // automatic (Force::none); writes the state file first, so the override
+  // outlives a restart, then publishes the table. When this returns, every
+  // answer uses it. Returns an error text (no state file, or it cannot be
+  // written: then nothing changed), empty on success.
+  enum class Kind { region, vip };
+  std::string set_override(Kind kind, const std::string& name, Force force);
+  bool persistent() const;  // a state file is configured
 
  private:
   struct Impl;

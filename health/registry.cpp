@@ -3,8 +3,15 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <set>
+#include <stdexcept>
 
 namespace steerdns::health {
 
@@ -69,6 +76,35 @@ Overrides load_overrides(const std::string& path) {
   read(doc.root["regions"], "regions", false, o.regions);
   read(doc.root["vips"], "vips", true, o.vips);
   return o;
+}
+
+std::string_view force_name(Force f) noexcept {
+  return f == Force::up ? "up" : f == Force::down ? "down" : "automatic";
+}
+
+void save_overrides(const std::string& path, const Overrides& o) {
+  YAML::Emitter out;
+  out << YAML::Comment("steerdns overrides: regions and VIPs forced up or down (written by the admin API)");
+  out << YAML::BeginMap;
+  for (const auto& [key, map] : {std::pair{"regions", &o.regions}, std::pair{"vips", &o.vips}}) {
+    out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+    for (const auto& [name, force] : *map)
+      out << YAML::Key << name << YAML::Value << std::string(force_name(force));
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::trunc);
+    file << out.c_str() << "\n";
+    file.flush();
+    if (!file) throw std::runtime_error(temporary + ": cannot write: " + std::strerror(errno));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(temporary.c_str());
+    throw std::runtime_error(path + ": cannot replace: " + std::strerror(err));
+  }
 }
 
 Registry::Applied Registry::apply(const Plan& plan) {

@@ -84,6 +84,11 @@ struct Overrides {
 // Reads the state file. A missing file means no overrides. Throws
 // common::LoadError (file:line) when it is unreadable or malformed.
 Overrides load_overrides(const std::string& path);
+// Writes O to PATH as load_overrides reads it, atomically (a temporary file
+// renamed over PATH), so a watcher never reads half a file. Throws
+// std::runtime_error naming PATH when it cannot be written.
+void save_overrides(const std::string& path, const Overrides& o);
+std::string_view force_name(Force f) noexcept;  // "up", "down", "automatic"
 // Canonical text of an IPv4 or IPv6 address; empty when TEXT is neither.
 std::string canonical_address(const std::string& text);
 

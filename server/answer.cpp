@@ -170,6 +170,8 @@ struct Sections {
   std::uint8_t ecs_scope = 0;  // SCOPE PREFIX-LENGTH of the echoed ECS option
   bool aa = false, tc = false;
   bool degraded = false, all_down = false;
+  std::uint32_t geo = AnswerInfo::kNoGeo;
+  std::uint8_t region = AnswerInfo::kNoRegion;
 };
 
 // A record's owner: NAME, or a pointer to the question name when NAME is empty.
@@ -286,6 +288,7 @@ class Responder {
     const geoip::Classification c = classifier.classify(client.v6, client.address);
     if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
     const auto& list = classifier.lists()[c.list];
+    s_.geo = geo.id;
     const GeoHealth* gh = geo.id < world_.geo_health.size() ? &world_.geo_health[geo.id] : nullptr;
     static const RegionHealth unmonitored;
     auto health_of = [&](std::uint8_t index) -> const RegionHealth& {
@@ -315,6 +318,7 @@ class Responder {
       const bool forced_up = (force & health::Table::kForcedUp) != 0;
       if (!forced_up && (up < r.threshold || (family_up == 0 && f.rrset->count > 0))) continue;
       s_.degraded = i > 0 || up < static_cast<unsigned>(r.a.count + r.aaaa.count);
+      s_.region = list[i];
       if (family_up > 0 || f.rrset->count == 0) put_vips(zone, owner, f, health::Table::kUp, geo);
       else put_vips(zone, owner, f, 0, geo);  // forced up with none up: all but forced down
       return;
@@ -330,6 +334,7 @@ class Responder {
           const unsigned forced_down = count(h.a, r.a, health::Table::kForcedDown) +
                                        count(h.aaaa, r.aaaa, health::Table::kForcedDown);
           if (forced_down == static_cast<unsigned>(r.a.count + r.aaaa.count)) continue;
+          s_.region = index;
           put_vips(zone, owner, family(r, h), 0, geo);
           return;
         }
@@ -339,7 +344,10 @@ class Responder {
         const zones::GeoRegion& r = geo.regions[geo.all_down_region];
         const RegionHealth& h = health_of(geo.all_down_region);
         if (health_.region(h.region_slot) & health::Table::kForcedDown) put_negative(zone, geo.degraded_ttl);
-        else put_vips(zone, owner, family(r, h), 0, geo);
+        else {
+          s_.region = geo.all_down_region;
+          put_vips(zone, owner, family(r, h), 0, geo);
+        }
         return;
       }
       case zones::AllDown::nodata:
@@ -600,7 +608,10 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
     ++s.ar;
   }
   put_header(out.data(), query.data(), s, 1);
-  return {w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};
+  AnswerInfo info{w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};
+  info.geo = s.geo;
+  info.region = s.region;
+  return info;
 }
 
 }  // namespace steerdns::server

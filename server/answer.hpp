@@ -29,6 +29,13 @@ struct AnswerInfo {
   // all-down policy), so the degraded TTL applies; all_down: the policy fired.
   bool degraded = false;
   bool all_down = false;
+  // Geo answers (metrics): the geo name (GeoName::id) and the index in its
+  // regions of the region answered; kNoRegion when none was (NODATA or
+  // SERVFAIL by an all-down policy, or everything forced down).
+  static constexpr std::uint32_t kNoGeo = UINT32_MAX;
+  static constexpr std::uint8_t kNoRegion = UINT8_MAX;
+  std::uint32_t geo = kNoGeo;
+  std::uint8_t region = kNoRegion;
 };
 
 // The smallest OUT buffer answer() accepts; TCP needs kMaxTcpMessage.

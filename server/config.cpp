@@ -1,13 +1,17 @@
 #include "server/config.hpp"
 
 #include <arpa/inet.h>
+#include <pwd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <fstream>
 #include <filesystem>
 #include <thread>
 
 #include "common/load_error.hpp"
+#include "server/metrics.hpp"
 
 namespace steerdns::server {
 
@@ -79,7 +83,12 @@ ListenAddress read_listen(const YamlDoc& doc, const YAML::Node& item) {
 }
 
 void read_server(const YamlDoc& doc, const YAML::Node& server, Config& config) {
-  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "tcp"});
+  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "tcp", "user"});
+  if (server["user"]) {
+    config.user = common::read_string(doc, server["user"], "user");
+    if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)
+      fail_at(doc, server["user"], "user: no user '" + config.user + "' on this system");
+  }
   if (!server["listen"] || !server["listen"].IsSequence() || server["listen"].size() == 0)
     fail_at(doc, server["listen"] ? server["listen"] : server,
             "server: 'listen' must list at least one address");
@@ -130,19 +139,68 @@ void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
   for (const auto& item : zones) config.zone_files.push_back(resolve(common::read_string(doc, item, "zones")));
 }
 
+// The built-in database: installed beside the binary (PREFIX/bin/steerdns,
+// PREFIX/share/steerdns/), else the source tree's (a build tree's binary).
+std::string builtin_database() {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path installed = exe.parent_path().parent_path() / "share/steerdns/steerdns-world.mmdb";
+    if (fs::is_regular_file(installed, ec)) return installed.string();
+  }
+  return STEERDNS_BUILTIN_MMDB;
+}
+
+bool is_loopback(const ListenAddress& at) {
+  if (at.address.ss_family == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in&>(at.address).sin_addr.s_addr) >> 24) == 127;
+  return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(at.address).sin6_addr);
+}
+
+void read_admin(const YamlDoc& doc, const YAML::Node& admin, Config& config) {
+  AdminConfig& a = config.admin;
+  a.enabled = true;
+  if (admin.IsNull()) return;  // "admin:" alone: the defaults
+  common::require_map_keys(doc, admin, "admin", {"listen", "token_file"});
+  ListenAddress at;
+  if (admin["listen"]) {
+    a.text = common::read_string(doc, admin["listen"], "listen");
+    if (!parse_socket_address(a.text, at))
+      fail_at(doc, admin["listen"], "admin listen '" + a.text + "' is not ADDRESS:PORT (like 127.0.0.1:8053)");
+    const auto& text = a.text;
+    a.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+    a.port = ntohs(at.address.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(at.address).sin_port
+                                                   : reinterpret_cast<const sockaddr_in6&>(at.address).sin6_port);
+  } else {
+    parse_socket_address(a.text, at);
+  }
+  if (admin["token_file"]) {
+    a.token_file = common::path_beside(doc, common::read_string(doc, admin["token_file"], "token_file"));
+    std::ifstream file(a.token_file);
+    if (!file) fail_at(doc, admin["token_file"], "token_file: cannot read '" + a.token_file + "'");
+    std::getline(file, a.token);
+    while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back()))) a.token.pop_back();
+    if (a.token.size() < 16)
+      fail_at(doc, admin["token_file"], "token_file: the token in '" + a.token_file + "' is shorter than 16 characters");
+  }
+  if (!is_loopback(at) && a.token.empty())
+    fail_at(doc, admin["listen"], "admin listen '" + a.text +
+                                      "' is not a loopback address: set admin.token_file so that only operators can change state");
+}
+
 }  // namespace
 
 Config load_config(const std::string& path) {
   const YamlDoc doc = common::load_yaml_file(path);
   if (!doc.root.IsDefined() || doc.root.IsNull()) throw LoadError(path, 0, "the config file is empty");
-  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "health", "logging"});
+  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "health", "admin", "logging"});
   Config config;
   config.path = path;
   if (!doc.root["server"]) fail_at(doc, doc.root, "missing key 'server'");
   read_server(doc, doc.root["server"], config);
   if (!doc.root["zones"]) fail_at(doc, doc.root, "missing key 'zones'");
   read_zones(doc, doc.root["zones"], config);
-  config.geoip_database = STEERDNS_BUILTIN_MMDB;
+  config.geoip_database = builtin_database();
   if (const auto geoip = doc.root["geoip"]) {
     common::require_map_keys(doc, geoip, "geoip", {"database"});
     if (geoip["database"]) {
@@ -164,6 +222,7 @@ Config load_config(const std::string& path) {
         fail_at(doc, health["state_file"], "state_file: the folder '" + folder.string() + "' does not exist");
     }
   }
+  if (const auto admin = doc.root["admin"]) read_admin(doc, admin, config);
   if (const auto logging = doc.root["logging"]) {
     common::require_map_keys(doc, logging, "logging", {"level", "query_log"});
     if (logging["level"]) {
@@ -180,7 +239,7 @@ Config load_config(const std::string& path) {
   return config;
 }
 
-std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor) {
+std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor, Metrics* metrics) {
   std::vector<std::unique_ptr<zones::Zone>> zones;
   zones.reserve(config.zone_files.size());
   for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
@@ -190,6 +249,7 @@ std::shared_ptr<const World> build_world(const Config& config, health::Monitor* 
   compile_geo(*world, config.geoip_database);
   const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
   // Last: the prober starts new checks only for a world that is complete.
+  if (metrics != nullptr) metrics->assign(*world);
   if (monitor != nullptr) assign_health(*world, monitor->apply(plan));
   return world;
 }

@@ -29,6 +29,18 @@ struct TcpLimits {
   unsigned max_pipelined = 64;
 };
 
+// The admin HTTP API (server/admin.hpp).
+struct AdminConfig {
+  bool enabled = false;  // the config has an admin section
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8053;
+  std::string text = "127.0.0.1:8053";
+  // Mutating calls (POST, PUT, DELETE) need "Authorization: Bearer TOKEN"
+  // when set; required when the listener is not on loopback.
+  std::string token;
+  std::string token_file;  // resolved
+};
+
 struct Config {
   std::string path;
   std::vector<ListenAddress> listen;
@@ -38,6 +50,9 @@ struct Config {
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
   std::string state_file;  // resolved; empty: no operator overrides
+  AdminConfig admin;
+  // Started as root (to bind port 53): switch to this user after binding.
+  std::string user;
   std::string log_level = "info";
   bool query_log = false;
 };
@@ -48,7 +63,10 @@ Config load_config(const std::string& path);
 // the world's checks are applied to it (new ones get a first probe before
 // this returns) and the world records their health slots; without (check,
 // explain), checks are only read and every VIP counts as up.
-std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor = nullptr);
+// With METRICS (serve), the world's geo names get their counters.
+struct Metrics;
+std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor = nullptr,
+                                         Metrics* metrics = nullptr);
 
 // Parses "127.0.0.1:53" or "[::1]:53"; false when it is neither.
 bool parse_socket_address(const std::string& text, ListenAddress& out);

@@ -6,6 +6,7 @@
 
 #include "common/ldns.hpp"
 #include "server/answer.hpp"
+#include "server/metrics.hpp"
 
 namespace steerdns::server {
 
@@ -34,12 +35,15 @@ struct Reply {
   std::vector<std::string> records;
   std::string rcode;
   int scope = -1;
+  AnswerInfo info;
 };
 
-Reply ask(const World& world, const std::vector<std::uint8_t>& query) {
+Reply ask(const World& world, const ExplainHealth* health, const std::vector<std::uint8_t>& query) {
   std::vector<std::uint8_t> out(kMaxTcpMessage);
-  const AnswerInfo info = answer(world, query, out, Transport::tcp);
+  const AnswerInfo info = health != nullptr ? answer(world, health->table, query, out, Transport::tcp)
+                                            : answer(world, query, out, Transport::tcp);
   Reply r;
+  r.info = info;
   ldns_pkt* pkt = nullptr;
   if (info.size == 0 || ldns_wire2pkt(&pkt, out.data(), info.size) != LDNS_STATUS_OK) {
     r.rcode = "no answer";
@@ -76,15 +80,66 @@ const zones::GeoName* find_geo_name(const World& world, zones::WireName name) {
   return nullptr;
 }
 
+// Which region answered, and why that one, from answer()'s own account.
+std::string answered_region(const zones::GeoName& geo, const std::vector<geoip::RegionIndex>& list,
+                            const AnswerInfo& info) {
+  if (info.region == AnswerInfo::kNoRegion)
+    return "none: every region is down; the all-down policy " + std::string(all_down_name(geo.all_down)) +
+           " answers " + (info.rcode == rcode::SERVFAIL ? "SERVFAIL" : "NODATA");
+  const std::string& name = geo.regions[info.region].name;
+  if (info.all_down)
+    return name + ": every region is down; the all-down policy " + std::string(all_down_name(geo.all_down)) +
+           " answers with it (degraded TTL " + std::to_string(geo.degraded_ttl) + ")";
+  if (!list.empty() && list.front() == info.region)
+    return name + " (the first on the list" +
+           (info.degraded ? ", some VIPs down: degraded TTL " + std::to_string(geo.degraded_ttl) : std::string()) + ")";
+  return name + " (failover: every region before it is down; degraded TTL " + std::to_string(geo.degraded_ttl) + ")";
+}
+
 std::string coordinates(const geoip::Coordinates& c) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4f, %.4f", c.latitude, c.longitude);
   return buf;
 }
 
+// One line per region of the preference list: is it served, and why not.
+std::string health_lines(const World& world, const zones::GeoName& geo, const std::vector<geoip::RegionIndex>& list,
+                         const ExplainHealth& health) {
+  std::string out;
+  for (const auto index : list) {
+    const zones::GeoRegion& r = geo.regions[index];
+    const RegionState st = region_state(world, health.table, geo, index);
+    out += out.empty() ? "health:      " : "             ";
+    out += r.name + ": ";
+    if (st.force == health::Force::down) out += "forced down by an operator";
+    else if (st.force == health::Force::up) out += "forced up by an operator";
+    else out += st.served ? "up" : "down";
+    out += ", " + std::to_string(st.up) + " of " + std::to_string(st.vips) + " VIPs up";
+    if (st.force == health::Force::none && !st.served && st.up < r.threshold && st.up > 0)
+      out += " (threshold " + std::to_string(r.threshold) + ")";
+    std::string notes;
+    if (geo.id < world.geo_health.size()) {
+      const RegionHealth& h = world.geo_health[geo.id].regions[index];
+      for (const auto* slots : {&h.a, &h.aaaa})
+        for (std::uint32_t slot : *slots) {
+          if (slot >= health.status.vips.size()) continue;
+          const health::VipStatus& v = health.status.vips[slot];
+          std::string note;
+          if (v.force != health::Force::none) note = "forced " + std::string(health::force_name(v.force));
+          else if (!v.up) note = "down: " + std::string(health::reason_name(v.reason)) + " (" + v.detail + ")";
+          if (!note.empty()) notes += (notes.empty() ? "" : "; ") + v.vip + " " + note;
+        }
+    }
+    if (!notes.empty()) out += " [" + notes + "]";
+    out += "\n";
+  }
+  return out;
+}
+
 }  // namespace
 
-std::string explain(const World& world, const std::string& name_text, const std::string& client_text) {
+std::string explain(const World& world, const std::string& name_text, const std::string& client_text,
+                    const ExplainHealth* health) {
   auto name = zones::name_from_text(name_text.empty() || name_text.back() != '.' ? name_text + "." : name_text);
   if (!name) throw std::invalid_argument("'" + name_text + "' is not a domain name");
   auto client = geoip::parse_network(client_text);
@@ -93,6 +148,7 @@ std::string explain(const World& world, const std::string& name_text, const std:
                                 "' is not ADDRESS[/PREFIX] (with no bits set beyond the prefix)");
 
   std::ostringstream out;
+  std::vector<geoip::RegionIndex> geo_list;
   out << "name:        " << zones::name_to_text(*name);
   const zones::GeoName* geo = find_geo_name(world, *name);
   if (geo != nullptr) out << " (geo name " << zones::name_to_text(geo->owner) << ", ttl " << geo->ttl << ")";
@@ -124,25 +180,31 @@ std::string explain(const World& world, const std::string& name_text, const std:
         out << km;
       }
     }
-    out << "\nregion:      " << policy.region_names[d.list.front()] << " (the first on the list)\n";
-    out << "health:      not probed by explain: every VIP counts as up\n";
+    out << "\n";
+    if (health == nullptr) {
+      out << "region:      " << policy.region_names[d.list.front()] << " (the first on the list)\n";
+      out << "health:      not probed by explain: every VIP counts as up\n";
+    } else {
+      out << health_lines(world, *geo, d.list, *health);
+      geo_list = d.list;
+    }
   }
 
   int scope = -1;
-  bool first = true;
+  std::string region_line, answers;
   for (std::uint16_t qtype : {zones::rrtype::A, zones::rrtype::AAAA}) {
-    const Reply r = ask(world, make_query(*name, qtype, *client));
+    const Reply r = ask(world, health, make_query(*name, qtype, *client));
+    if (health != nullptr && geo != nullptr && region_line.empty())
+      region_line = "region:      " + answered_region(*geo, geo_list, r.info) + "\n";
     scope = std::max(scope, r.scope);
-    if (r.records.empty()) {
-      out << (first ? "answer:      " : "             ") << (qtype == zones::rrtype::A ? "A" : "AAAA")
-          << ": " << (r.rcode == "NOERROR" ? "NODATA" : r.rcode) << "\n";
-      first = false;
-    }
-    for (const auto& rec : r.records) {
-      out << (first ? "answer:      " : "             ") << rec << "\n";
-      first = false;
-    }
+    auto put = [&answers](const std::string& line) {
+      answers += (answers.empty() ? "answer:      " : "             ") + line + "\n";
+    };
+    if (r.records.empty())
+      put(std::string(qtype == zones::rrtype::A ? "A" : "AAAA") + ": " + (r.rcode == "NOERROR" ? "NODATA" : r.rcode));
+    for (const auto& rec : r.records) put(rec);
   }
+  out << region_line << answers;
   out << "scope:       " << (scope < 0 ? std::string("-") : "/" + std::to_string(scope))
       << (scope == 0 ? " (the same answer for every client)" : "") << "\n";
   return out.str();

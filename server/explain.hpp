@@ -5,11 +5,20 @@
 
 #include <string>
 
+#include "health/monitor.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {
 
-// NAME: a domain name; CLIENT: "ADDRESS[/PREFIX]", sent as EDNS Client Subnet.
-std::string explain(const World& world, const std::string& name, const std::string& client);
+// The health a running server answers with (the admin API's /explain).
+struct ExplainHealth {
+  const health::Table& table;
+  const health::Status& status;
+};
+
+// NAME: a domain name; CLIENT: "ADDRESS[/PREFIX]", sent as EDNS Client
+// Subnet. Without HEALTH (the CLI), every VIP counts as up.
+std::string explain(const World& world, const std::string& name, const std::string& client,
+                    const ExplainHealth* health = nullptr);
 
 }  // namespace steerdns::server

@@ -79,6 +79,29 @@ health::Plan plan_health(const World& world) {
   return plan;
 }
 
+RegionState region_state(const World& world, const health::Table& table, const zones::GeoName& geo,
+                         std::size_t region) {
+  const zones::GeoRegion& r = geo.regions[region];
+  RegionState st;
+  st.vips = static_cast<unsigned>(r.a_vips.size() + r.aaaa_vips.size());
+  const RegionHealth* h = geo.id < world.geo_health.size() ? &world.geo_health[geo.id].regions[region] : nullptr;
+  if (h == nullptr) {  // no prober: all up
+    st.up = st.vips;
+    st.served = true;
+    return st;
+  }
+  for (const auto* slots : {&h->a, &h->aaaa})
+    for (std::uint32_t slot : *slots) {
+      const std::uint8_t flags = table.vip(slot);
+      st.up += (flags & health::Table::kUp) && !(flags & health::Table::kForcedDown);
+    }
+  const std::uint8_t force = table.region(h->region_slot);
+  if (force & health::Table::kForcedDown) st.force = health::Force::down;
+  else if (force & health::Table::kForcedUp) st.force = health::Force::up;
+  st.served = st.force == health::Force::up || (st.force == health::Force::none && st.up >= r.threshold && st.up > 0);
+  return st;
+}
+
 void assign_health(World& world, const health::Slots& slots) {
   world.geo_health.clear();
   std::size_t vip = 0, region_at = 0;

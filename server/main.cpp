@@ -13,7 +13,9 @@
 #include <exception>
 
 #include "server/config.hpp"
+#include "server/ctl.hpp"
 #include "server/explain.hpp"
+#include "server/metrics.hpp"
 #include "server/runtime.hpp"
 
 #ifndef STEERDNS_VERSION
@@ -74,6 +76,7 @@ int run_serve(const std::string& path) {
   server::Config config;
   std::shared_ptr<const server::World> world;
   std::unique_ptr<health::Monitor> monitor;
+  std::unique_ptr<server::Metrics> metrics;
   try {
     config = server::load_config(path);
     setup_logging(config.log_level);
@@ -81,13 +84,14 @@ int run_serve(const std::string& path) {
     // The prober's first round finishes inside build_world, before any
     // listener opens: the first answer already knows health.
     monitor = std::make_unique<health::Monitor>(config.state_file);
-    world = server::build_world(config, monitor.get());
+    metrics = std::make_unique<server::Metrics>(config.workers);
+    world = server::build_world(config, monitor.get(), metrics.get());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;
   }
   try {
-    server::Runtime runtime(std::move(config), std::move(world), *monitor);
+    server::Runtime runtime(std::move(config), std::move(world), *monitor, *metrics);
     runtime.bind();
     return runtime.run();
   } catch (const std::exception& e) {
@@ -99,15 +103,21 @@ int run_serve(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"steerdns: an authoritative DNS server that answers with the nearest healthy region",
+  CLI::App app{"steerdns: an authoritative DNS server that answers each client with the VIPs of\n"
+               "its nearest healthy region (EDNS Client Subnet or resolver address, GeoIP,\n"
+               "HTTP(S)/TCP health checks), with an admin HTTP API for metrics and drains.",
                "steerdns"};
   app.set_version_flag("--version", "steerdns " STEERDNS_VERSION);
+  app.set_help_all_flag("--help-all", "print the help of every command");
   app.require_subcommand(1);
   std::string config_path;
 
   auto* serve = app.add_subcommand("serve", "serve DNS in the foreground, logging to stderr");
   serve->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
   serve->footer(
+      "Start-up: every zone is compiled and every health check probed once before any socket\n"
+      "opens, so the first answer already knows health; then READY=1 goes to systemd\n"
+      "(Type=notify). Started as root, steerdns binds, then becomes server.user.\n"
       "Signals: SIGHUP reloads the config and every zone (a broken one is logged and the\n"
       "previous data keeps being served); SIGTERM and SIGINT stop cleanly.");
   auto* check = app.add_subcommand(
@@ -115,17 +125,42 @@ int main(int argc, char** argv) {
   check->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
   std::string explain_name, explain_client;
   auto* explain = app.add_subcommand(
-      "explain", "show where a client is placed and what it is answered, with the serving code");
+      "explain", "show where a client is placed and what it is answered, with the serving code\n"
+                 "(every VIP counts as up: `steerdns ctl explain` asks the running server)");
   explain->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
   explain->add_option("name", explain_name, "the name asked, e.g. artifacts.example.com")->required();
   explain->add_option("client", explain_client,
                       "the client: ADDRESS[/PREFIX], as a resolver's EDNS Client Subnet")
       ->required();
+
+  server::CtlOptions ctl_options;
+  auto* ctl = app.add_subcommand("ctl", "talk to a running server's admin API");
+  ctl->add_option("-c,--config", ctl_options.config_path,
+                  "read the admin address and token from this config");
+  ctl->add_option("--admin", ctl_options.admin, "the admin API, HOST:PORT (default 127.0.0.1:8053)");
+  ctl->add_option("--token-file", ctl_options.token_file, "the bearer token for drain, undrain and reload");
+  ctl->add_flag("--json", ctl_options.json, "print the API's JSON as it is");
+  ctl->add_option("command", ctl_options.command,
+                  "status | explain NAME CLIENT | drain TARGET | undrain TARGET | reload")
+      ->required();
+  ctl->add_option("arguments", ctl_options.arguments, "the command's arguments");
+  ctl->footer(
+      "Commands:\n"
+      "  status              every geo name, region and VIP: state, reason, override, last change\n"
+      "  explain NAME CLIENT where CLIENT (ADDRESS[/PREFIX]) is placed, with live health\n"
+      "  drain TARGET        force a region (by name) or a VIP (by address) down: its clients\n"
+      "                      move at once; the state file keeps it across restarts\n"
+      "  undrain TARGET      return TARGET to automatic (its health checks decide again)\n"
+      "  reload              reload the config and every zone, as SIGHUP does, and report\n"
+      "Exit status: 0 done; 1 refused (the message says why); 2 the API cannot be reached.");
   app.footer("Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
-             "names FILE:LINE and the offending key or value) or a socket cannot be bound.");
+             "names FILE:LINE and the offending key or value) or a socket cannot be bound.\n"
+             "Files: the config (see the README's configuration reference), zone files, the\n"
+             "GeoIP database (built in when the config names none), health.state_file.");
 
   CLI11_PARSE(app, argc, argv);
   if (*check) return run_check(config_path);
   if (*explain) return run_explain(config_path, explain_name, explain_client);
+  if (*ctl) return server::run_ctl(ctl_options);
   return run_serve(config_path);
 }

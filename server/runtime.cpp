@@ -5,6 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
+#include <grp.h>
+#include <pwd.h>
+#include <systemd/sd-daemon.h>
 
 #include <array>
 #include <atomic>
@@ -12,13 +15,18 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
 #include "common/load_error.hpp"
+#include "server/admin.hpp"
 #include "server/answer.hpp"
+#include "server/metrics.hpp"
 #include "common/publication.hpp"
 #include "server/text.hpp"
 
@@ -66,12 +74,6 @@ int open_socket(const ListenAddress& at, int type, bool shared) {
   }
   return fd;
 }
-
-// Counters of one worker, read by other threads (metrics later) relaxed.
-struct WorkerStats {
-  std::atomic<std::uint64_t> udp_queries{0}, tcp_queries{0}, dropped{0}, truncated{0},
-      send_errors{0}, tcp_refused{0};
-};
 
 struct Worker;
 
@@ -125,12 +127,17 @@ struct Shared {
   const Config& config;
   common::Publication<World>& world;
   const common::Publication<health::Table>& health;
-  std::atomic<unsigned> tcp_connections{0};
+  Metrics& metrics;
+  std::atomic<unsigned>& tcp_connections;
 };
 
 struct Worker {
   Worker(int index, Shared& shared)
-      : index(index), shared(shared), pin(shared.world), health(shared.health) {}
+      : index(index),
+        shared(shared),
+        pin(shared.world),
+        health(shared.health),
+        stats(*shared.metrics.workers[index]) {}
 
   int index;
   Shared& shared;
@@ -143,7 +150,7 @@ struct Worker {
   std::unordered_set<TcpConnection*> connections;
   std::unique_ptr<UdpBatch> batch = std::make_unique<UdpBatch>();
   std::unique_ptr<std::uint8_t[]> tcp_answer = std::make_unique<std::uint8_t[]>(kMaxTcpMessage);
-  WorkerStats stats;
+  WorkerCounters& stats;  // this worker's own: only it writes them
   std::uint64_t last_error_log = 0;
   std::uint64_t suppressed_errors = 0;
   std::thread thread;
@@ -230,19 +237,15 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
     int replies = 0;
     for (int i = 0; i < received; ++i) {
       const msghdr& h = b.recv[i].msg_hdr;
-      if (h.msg_flags & MSG_TRUNC) {  // larger than any query we accept
-        w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
+      if (h.msg_flags & MSG_TRUNC) {  // larger than any query we accept: dropped
+        w.stats.count(Transport::udp, AnswerInfo{});
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
       const AnswerInfo info = answer(world, table, query, b.out[i], Transport::udp, &b.peers[i]);
-      w.stats.udp_queries.fetch_add(1, std::memory_order_relaxed);
+      w.shared.metrics.count(w.index, world, Transport::udp, info);
       if (query_log) w.log_query("udp", b.peers[i], query, info);
-      if (info.size == 0) {
-        w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      if (info.truncated) w.stats.truncated.fetch_add(1, std::memory_order_relaxed);
+      if (info.size == 0) continue;
       b.send_iov[replies] = {b.out[i].data(), info.size};
       msghdr& out = b.send[replies].msg_hdr;
       out = {};
@@ -261,11 +264,11 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
       }
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {  // socket buffer full: drop the rest
-        w.stats.send_errors.fetch_add(replies - sent, std::memory_order_relaxed);
+        bump(w.stats.send_errors, static_cast<std::uint64_t>(replies - sent));
         w.log_error("worker {}: send buffer full, {} answers dropped", w.index, replies - sent);
         break;
       }
-      w.stats.send_errors.fetch_add(1, std::memory_order_relaxed);
+      bump(w.stats.send_errors);
       w.log_error("worker {}: sendmmsg: {}", w.index, errno_text(errno));
       ++sent;  // skip the datagram that failed, keep the others
     }
@@ -338,14 +341,13 @@ void tcp_process(TcpConnection* c) {
     const std::size_t len = static_cast<std::size_t>(c->buffer[pos] << 8 | c->buffer[pos + 1]);
     if (c->have - pos < 2 + len) break;
     const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
-    const AnswerInfo info =
-        answer(w.pin.refresh(), w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
-               Transport::tcp, &c->peer);
-    w.stats.tcp_queries.fetch_add(1, std::memory_order_relaxed);
+    const World& world = w.pin.refresh();
+    const AnswerInfo info = answer(world, w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
+                                   Transport::tcp, &c->peer);
+    w.shared.metrics.count(w.index, world, Transport::tcp, info);
     if (w.shared.config.query_log) w.log_query("tcp", c->peer, query, info);
     pos += 2 + len;
     if (info.size == 0) {  // nothing to say to this: end the conversation
-      w.stats.dropped.fetch_add(1, std::memory_order_relaxed);
       tcp_close(c);
       return;
     }
@@ -423,7 +425,7 @@ void on_tcp_connection(uv_stream_t* server, int status) {
   const unsigned limit = w.shared.config.tcp.max_connections;
   if (w.shared.tcp_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
     w.shared.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
-    w.stats.tcp_refused.fetch_add(1, std::memory_order_relaxed);
+    bump(w.stats.tcp_refused);
     w.log_error("worker {}: {} TCP connections open, closing a new one from {}", w.index, limit,
                 address_text(c->peer));
     tcp_close(c);
@@ -449,20 +451,33 @@ void on_stop(uv_async_t* async) {
 }  // namespace
 
 struct Runtime::Impl {
-  Impl(Config c, std::shared_ptr<const World> world, health::Monitor& monitor)
+  Impl(Config c, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics)
       : config(std::move(c)),
         monitor(monitor),
+        metrics(metrics),
         publication(std::move(world)),
-        shared{config, publication, monitor.table()} {}
+        shared{config, publication, monitor.table(), metrics, metrics.tcp_connections} {
+    if (config.admin.enabled)
+      admin = std::make_unique<Admin>(AdminContext{config, publication, monitor, metrics,
+                                                   [this] { return request_reload(); }});
+  }
 
   Config config;
   health::Monitor& monitor;
+  Metrics& metrics;
   common::Publication<World> publication;
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<Admin> admin;
   uv_loop_t main_loop;
   uv_signal_t sighup, sigterm, sigint;
+  uv_async_t reload_async;
   int exit_code = 0;
+
+  // Reloads asked for by the admin API, run on the main thread.
+  std::mutex reload_mutex;
+  std::deque<std::promise<ReloadOutcome>*> reload_requests;
+  bool stopping = false;
 
   // Settings the workers hold for their lifetime; a reload cannot change them.
   void warn_restart_only_changes(const Config& next) const {
@@ -480,30 +495,112 @@ struct Runtime::Impl {
       warn("server.tcp");
     if (next.query_log != config.query_log) warn("logging.query_log");
     if (next.state_file != config.state_file) warn("health.state_file");
+    if (next.admin.enabled != config.admin.enabled || next.admin.text != config.admin.text ||
+        next.admin.token != config.admin.token)
+      warn("admin");
+    if (next.user != config.user) warn("server.user");
   }
 
-  void reload() {
+  // On the main thread (SIGHUP, or the admin API through request_reload).
+  ReloadOutcome reload() {
     const auto started = std::chrono::steady_clock::now();
+    sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    ReloadOutcome out;
     try {
       Config next = load_config(config.path);
-      auto world = build_world(next, &monitor);
+      auto world = build_world(next, &monitor, &metrics);
       warn_restart_only_changes(next);
       spdlog::set_level(spdlog::level::from_str(next.log_level));
-      const std::size_t records = world->zones.record_count();
-      const std::size_t zone_count = world->zones.zones().size();
+      out.records = world->zones.record_count();
+      out.zones = world->zones.zones().size();
       publication.publish(std::move(world));
-      const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started);
-      spdlog::info("reloaded {} zones, {} records in {:.1f} ms", zone_count, records, ms.count());
+      out.ok = true;
     } catch (const std::exception& e) {
-      spdlog::error("reload failed, still serving the previous configuration: {}", e.what());
+      out.error = e.what();
     }
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ReloadStats& rs = metrics.reloads;
+    {
+      std::lock_guard lock(rs.mutex);
+      rs.last_error = out.error;
+      bump(out.ok ? rs.succeeded : rs.failed);
+      rs.last_ok = out.ok;
+      rs.last_duration = out.seconds;
+      rs.last_time = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    }
+    if (out.ok) {
+      spdlog::info("reloaded {} zones, {} records in {:.1f} ms", out.zones, out.records, out.seconds * 1e3);
+      sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", out.zones, out.records).c_str());
+    } else {
+      spdlog::error("reload failed, still serving the previous configuration: {}", out.error);
+      sd_notify(0, fmt::format("READY=1\nSTATUS=serving; the last reload failed: {}", out.error).c_str());
+    }
+    return out;
+  }
+
+  // Any thread: queues a reload for the main thread and waits for it.
+  ReloadOutcome request_reload() {
+    std::promise<ReloadOutcome> done;
+    auto future = done.get_future();
+    {
+      std::lock_guard lock(reload_mutex);
+      if (stopping) return {false, "the server is stopping", 0, 0, 0};
+      reload_requests.push_back(&done);
+    }
+    uv_async_send(&reload_async);
+    return future.get();
+  }
+
+  void run_reload_requests() {
+    std::deque<std::promise<ReloadOutcome>*> todo;
+    {
+      std::lock_guard lock(reload_mutex);
+      todo.swap(reload_requests);
+    }
+    if (todo.empty()) return;
+    const ReloadOutcome out = reload();  // one reload answers every request queued before it
+    for (auto* p : todo) p->set_value(out);
+  }
+
+  void stop_main_loop() {
+    {
+      std::lock_guard lock(reload_mutex);
+      stopping = true;
+      for (auto* p : reload_requests) p->set_value({false, "the server is stopping", 0, 0, 0});
+      reload_requests.clear();
+    }
+    for (auto* h : {reinterpret_cast<uv_handle_t*>(&sighup), reinterpret_cast<uv_handle_t*>(&sigterm),
+                    reinterpret_cast<uv_handle_t*>(&sigint), reinterpret_cast<uv_handle_t*>(&reload_async)})
+      uv_close(h, nullptr);
   }
 };
 
-Runtime::Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(world), monitor)) {}
+Runtime::Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(world), monitor, metrics)) {}
 
 Runtime::~Runtime() = default;
+
+namespace {
+
+// Started as root to bind port 53: nothing after binding needs root.
+void drop_privileges(const std::string& user) {
+  if (geteuid() != 0) return;
+  if (user.empty()) {
+    spdlog::warn("running as root: set server.user to drop privileges once the sockets are bound");
+    return;
+  }
+  errno = 0;
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) throw std::runtime_error("server.user: no user '" + user + "'");
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  if (initgroups(user.c_str(), gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+    throw std::runtime_error("cannot switch to user '" + user + "': " + errno_text(errno));
+  if (setuid(0) == 0) throw std::runtime_error("switched to user '" + user + "' but could become root again");
+  spdlog::info("running as user {} (uid {}, gid {})", user, uid, gid);
+}
+
+}  // namespace
 
 // SO_REUSEPORT would let a second process (of the same user) join our
 // sockets' group and take half the traffic silently. An unshared bind first
@@ -547,6 +644,8 @@ void Runtime::bind() {
     }
     m.workers.push_back(std::move(w));
   }
+  if (m.admin) m.admin->bind();
+  drop_privileges(m.config.user);
 }
 
 int Runtime::run() {
@@ -559,12 +658,14 @@ int Runtime::run() {
   uv_signal_init(&m.main_loop, &m.sigint);
   m.sighup.data = m.sigterm.data = m.sigint.data = &m;
   uv_signal_start(&m.sighup, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reload(); }, SIGHUP);
+  uv_async_init(&m.main_loop, &m.reload_async,
+                [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_reload_requests(); });
+  m.reload_async.data = &m;
   auto stop = [](uv_signal_t* s, int signum) {
     auto* impl = static_cast<Impl*>(s->data);
     spdlog::info("{} received, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sighup), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sigterm), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&impl->sigint), nullptr);
+    sd_notify(0, "STOPPING=1");
+    impl->stop_main_loop();
   };
   uv_signal_start(&m.sigterm, stop, SIGTERM);
   uv_signal_start(&m.sigint, stop, SIGINT);
@@ -583,17 +684,22 @@ int Runtime::run() {
   const std::size_t records = world->zones.record_count();
   spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(),
                records, addresses, m.workers.size());
+  if (m.admin) m.admin->start();
+  // The first probe round finished before the world was built: tell systemd
+  // (Type=notify) we are ready only now.
+  sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(), records).c_str());
 
   uv_run(&m.main_loop, UV_RUN_DEFAULT);
 
+  if (m.admin) m.admin->stop();
   std::uint64_t udp = 0, tcp = 0;
   for (auto& w : m.workers) uv_async_send(&w->stop);
   for (auto& w : m.workers) {
     w->thread.join();
     uv_loop_close(&w->loop);
     for (auto& s : w->udp) ::close(s->fd);
-    udp += w->stats.udp_queries.load();
-    tcp += w->stats.tcp_queries.load();
+    udp += w->stats.total(Transport::udp);
+    tcp += w->stats.total(Transport::tcp);
   }
   uv_loop_close(&m.main_loop);
   spdlog::info("stopped after {} UDP and {} TCP queries", udp, tcp);

@@ -13,20 +13,22 @@
 
 #include "health/monitor.hpp"
 #include "server/config.hpp"
+#include "server/metrics.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {
 
 class Runtime {
  public:
-  // WORLD was built with MONITOR, which must outlive the Runtime.
-  Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor);
+  // WORLD was built with MONITOR and METRICS, which must outlive the Runtime.
+  Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Opens and binds every socket of every worker. Throws std::runtime_error
-  // naming the address when one cannot be bound.
+  // Opens and binds every socket of every worker and the admin API's, then
+  // drops root privileges (server.user). Throws std::runtime_error naming
+  // the address when one cannot be bound.
   void bind();
   // Serves until SIGTERM or SIGINT; returns the process exit code.
   int run();

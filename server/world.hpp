@@ -23,6 +23,14 @@ struct GeoHealth {
   std::vector<RegionHealth> regions;  // as GeoName::regions
 };
 
+// Where a geo name's answers are counted (server/metrics.hpp).
+struct GeoCounterSlots {
+  std::vector<std::uint32_t> regions;  // answered by each region, as GeoName::regions
+  std::uint32_t none = 0;              // answered by no region (NODATA, SERVFAIL)
+  std::uint32_t degraded = 0;          // degraded answers (degraded TTL)
+  std::uint32_t all_down = 0;          // all-down policy firings
+};
+
 struct World {
   zones::ZoneTable zones;
   // Our EDNS UDP payload: the largest UDP answer we send to EDNS clients.
@@ -34,7 +42,22 @@ struct World {
   std::vector<geoip::Classifier> classifiers;
   // By GeoName::id; empty when no prober was given (every VIP counts as up).
   std::vector<GeoHealth> geo_health;
+  // By GeoName::id; empty when built without Metrics (check, explain).
+  std::vector<GeoCounterSlots> geo_counters;
 };
+
+// A region of a geo name as the health table has it now, whatever family
+// is asked: served when forced up, or not forced down with at least its
+// threshold of VIPs up. For /status, /explain and metrics; answer() itself
+// also weighs the asked family.
+struct RegionState {
+  unsigned vips = 0;
+  unsigned up = 0;  // VIPs up (probed up or forced up), not forced down
+  health::Force force = health::Force::none;
+  bool served = false;
+};
+RegionState region_state(const World& world, const health::Table& table, const zones::GeoName& geo,
+                         std::size_t region);
 
 // Loads the GeoIP database at DATABASE_PATH and compiles every geo name of
 // WORLD.zones into WORLD's classifiers. Throws common::LoadError (file:line of

@@ -1,0 +1,198 @@
+#include "server/ctl.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cctype>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+
+#include "health/registry.hpp"
+#include "server/config.hpp"
+
+namespace steerdns::server {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct Target {
+  std::string host;
+  int port = 8053;
+  std::string text;
+  std::string token;
+};
+
+Target resolve(const CtlOptions& o) {
+  Target t;
+  AdminConfig admin;
+  if (!o.config_path.empty()) {
+    const Config config = load_config(o.config_path);
+    if (!config.admin.enabled)
+      throw std::runtime_error(o.config_path + ": has no admin section, so no admin API is listening");
+    admin = config.admin;
+  }
+  if (!o.admin.empty()) {
+    ListenAddress at;
+    if (!parse_socket_address(o.admin, at)) throw std::runtime_error("--admin '" + o.admin + "' is not HOST:PORT");
+    admin.text = o.admin;
+    admin.host = o.admin.front() == '[' ? o.admin.substr(1, o.admin.find(']') - 1) : o.admin.substr(0, o.admin.rfind(':'));
+    admin.port = static_cast<std::uint16_t>(std::stoi(o.admin.substr(o.admin.rfind(':') + 1)));
+  }
+  t.host = admin.host;
+  t.port = admin.port;
+  t.text = admin.text;
+  t.token = admin.token;
+  if (!o.token_file.empty()) {
+    std::ifstream file(o.token_file);
+    if (!file) throw std::runtime_error("--token-file: cannot read '" + o.token_file + "'");
+    std::getline(file, t.token);
+    while (!t.token.empty() && std::isspace(static_cast<unsigned char>(t.token.back()))) t.token.pop_back();
+  }
+  return t;
+}
+
+// A path segment: unreserved characters (RFC 3986) and ':' pass as they are.
+std::string percent_encoded(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string state_text(const json& v) {
+  return v.is_string() ? v.get<std::string>() : std::string("-");
+}
+
+void print_status(const json& doc) {
+  const json& world = doc["world"];
+  std::printf("steerdns %s: world %llu, %llu zones, %llu records\n", state_text(doc["version"]).c_str(),
+              world["generation"].get<unsigned long long>(), world["zones"].get<unsigned long long>(),
+              world["records"].get<unsigned long long>());
+  const json& reload = doc["reload"];
+  if (!reload["last"].is_null())
+    std::printf("last reload: %s, %s%s%s\n", state_text(reload["last"]).c_str(), state_text(reload["last_result"]).c_str(),
+                reload["last_error"].is_null() ? "" : ": ", reload["last_error"].is_null() ? "" : state_text(reload["last_error"]).c_str());
+  for (const json& g : doc["geo_names"]) {
+    std::printf("\n%s  ttl %u, degraded ttl %u, all down: %s\n", state_text(g["name"]).c_str(), g["ttl"].get<unsigned>(),
+                g["degraded_ttl"].get<unsigned>(), state_text(g["all_down"]).c_str());
+    for (const json& r : g["regions"]) {
+      std::string state = state_text(r["state"]);
+      if (!r["override"].is_null()) state += " (forced " + state_text(r["override"]) + ")";
+      std::printf("  %-14s %-20s %u of %u VIPs up\n", state_text(r["name"]).c_str(), state.c_str(),
+                  r["vips_up"].get<unsigned>(), r["vips_total"].get<unsigned>());
+      for (const json& v : r["vips"]) {
+        std::string vstate = state_text(v["state"]);
+        if (v.contains("override") && !v["override"].is_null()) vstate += " (forced " + state_text(v["override"]) + ")";
+        std::string line = "    " + state_text(v["address"]);
+        line.resize(std::max<std::size_t>(line.size() + 1, 24), ' ');
+        line += vstate;
+        if (v.contains("since") && !v["since"].is_null()) line += " since " + state_text(v["since"]);
+        if (v.contains("reason") && !v["reason"].is_null()) {
+          line += (v["state"] == "down" ? ": " : ", last failure: ") + state_text(v["reason"]);
+          if (!v["detail"].is_null()) line += " (" + state_text(v["detail"]) + ")";
+        }
+        std::printf("%s\n", line.c_str());
+      }
+    }
+  }
+  const json& o = doc["overrides"];
+  if (!o["regions"].empty() || !o["vips"].empty()) {
+    std::printf("\noverrides:");
+    for (const auto& [name, state] : o["regions"].items()) std::printf(" region %s %s;", name.c_str(), state_text(state).c_str());
+    for (const auto& [name, state] : o["vips"].items()) std::printf(" VIP %s %s;", name.c_str(), state_text(state).c_str());
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+int run_ctl(const CtlOptions& o) {
+  Target t;
+  try {
+    t = resolve(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  httplib::Client client(t.host, t.port);
+  client.set_connection_timeout(std::chrono::seconds(3));
+  client.set_read_timeout(std::chrono::seconds(60));  // a reload waits for a first probe round
+  httplib::Headers headers;
+  if (!t.token.empty()) headers.emplace("Authorization", "Bearer " + t.token);
+
+  std::optional<httplib::Result> sent;
+  const std::string& cmd = o.command;
+  auto need = [&](std::size_t n, const char* usage) {
+    if (o.arguments.size() != n) throw std::invalid_argument(std::string("usage: steerdns ctl ") + usage);
+  };
+  try {
+    if (cmd == "status") {
+      need(0, "status");
+      sent = client.Get("/status", headers);
+    } else if (cmd == "explain") {
+      need(2, "explain NAME CLIENT");
+      const httplib::Params params{{"name", o.arguments[0]}, {"client", o.arguments[1]}};
+      sent = client.Get("/explain", params, headers);
+    } else if (cmd == "drain" || cmd == "undrain") {
+      need(1, "drain|undrain REGION|VIP-ADDRESS");
+      const std::string& target = o.arguments[0];
+      const bool vip = !health::canonical_address(target).empty();
+      const std::string path = std::string("/v1/overrides/") + (vip ? "vips/" : "regions/") +
+                               percent_encoded(target);
+      if (cmd == "drain") sent = client.Put(path, headers, R"({"state":"down"})", "application/json");
+      else sent = client.Delete(path, headers);
+    } else if (cmd == "reload") {
+      need(0, "reload");
+      sent = client.Post("/v1/reload", headers, "", "application/json");
+    } else {
+      throw std::invalid_argument("unknown command '" + cmd + "': status, explain, drain, undrain or reload");
+    }
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+  const httplib::Result& res = *sent;
+  if (!res) {
+    std::fprintf(stderr, "cannot reach the admin API at http://%s/: %s\n", t.text.c_str(),
+                 httplib::to_string(res.error()).c_str());
+    return 2;
+  }
+  const bool ok = res->status >= 200 && res->status < 300;
+  const bool is_json = res->get_header_value("Content-Type").rfind("application/json", 0) == 0;
+  if (!ok) {
+    std::string message = res->body;
+    if (is_json) {
+      const json body = json::parse(res->body, nullptr, false);
+      if (body.is_object() && body.contains("error")) message = state_text(body["error"]) + "\n";
+    }
+    std::fprintf(stderr, "%s (HTTP %d): %s", cmd.c_str(), res->status, message.c_str());
+    return 1;
+  }
+  if (o.json || !is_json) {
+    std::fputs(res->body.c_str(), stdout);
+    return 0;
+  }
+  const json body = json::parse(res->body, nullptr, false);
+  if (cmd == "status") {
+    print_status(body);
+  } else if (cmd == "reload") {
+    std::printf("reloaded: %llu zones, %llu records in %.1f ms\n", body["zones"].get<unsigned long long>(),
+                body["records"].get<unsigned long long>(), body["seconds"].get<double>() * 1e3);
+  } else {
+    std::printf("%s %s: %s\n", state_text(body["kind"]).c_str(), state_text(body["name"]).c_str(),
+                cmd == "drain" ? "forced down" : "back to automatic");
+  }
+  return 0;
+}
+
+}  // namespace steerdns::server

@@ -13,7 +13,7 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
 # Only for bench/.
 BENCH_PACKAGES := dnsperf util-linux time
 
-.PHONY: all deps bench-deps configure build run test bench clean world-db
+.PHONY: all deps bench-deps configure build run test install bench clean world-db
 
 all: build
 
@@ -47,6 +47,12 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
+
+# Binary, man page, systemd unit, sysusers.d entry, docs and (when absent) a
+# config under PREFIX; then: systemctl daemon-reload && systemctl enable --now steerdns
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 bench: bench-deps build
 	bench/run-dnsperf.sh

@@ -103,9 +103,7 @@ int run_serve(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"steerdns: an authoritative DNS server that answers each client with the VIPs of\n"
-               "its nearest healthy region (EDNS Client Subnet or resolver address, GeoIP,\n"
-               "HTTP(S)/TCP health checks), with an admin HTTP API for metrics and drains.",
+  CLI::App app{"steerdns: an authoritative DNS server that answers with the nearest healthy region",
                "steerdns"};
   app.set_version_flag("--version", "steerdns " STEERDNS_VERSION);
   app.set_help_all_flag("--help-all", "print the help of every command");

@@ -262,6 +262,12 @@ class Server:
             if self.port2 != self.port:
                 break
             self.port2 = free_port(tuple(dict.fromkeys(hosts)))
+        # a TCP port on 127.0.0.1 for the admin API ("{admin_port}", see admin_url)
+        self.admin_port = self.port
+        for _ in range(50):
+            if self.admin_port not in (self.port, self.port2):
+                break
+            self.admin_port = free_port("127.0.0.1")
         self.workers = workers
         self.edns_payload = edns_payload
         self.tcp = tcp or {}
@@ -298,8 +304,14 @@ class Server:
     def zone_path(self, name):
         return os.path.join(self.dir, "zones", name)
 
+    @property
+    def admin_url(self):
+        """The admin API's base URL, for configs with `listen: 127.0.0.1:{admin_port}`."""
+        return "http://127.0.0.1:%d" % self.admin_port
+
     def _subst(self, text):
-        return text.replace("{port}", str(self.port)).replace("{port2}", str(self.port2))
+        return (text.replace("{port}", str(self.port)).replace("{port2}", str(self.port2))
+                .replace("{admin_port}", str(self.admin_port)))
 
     def render_config(self):
         if self.config_text is not None:
@@ -366,6 +378,9 @@ class Server:
         self.write_config()
         self._log = open(self.log_path, "wb")
         self._out = open(os.path.join(self.dir, "stdout.log"), "wb")
+        self._spawn()
+
+    def _spawn(self):
         self.proc = subprocess.Popen([BIN, "serve", "-c", self.config_path],
                                      stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._log, cwd=self.dir)
@@ -374,6 +389,14 @@ class Server:
         except BaseException:
             self.close()
             raise
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stop the process and start a new one in the same folder (same config,
+        zones and state files, same ports; the log goes on in the same file).
+        Returns the old process's exit code."""
+        code = self.stop(sig)
+        self._spawn()
+        return code
 
     def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + timeout

@@ -38,6 +38,8 @@ int run_check(const std::string& path) {
   try {
     const server::Config config = server::load_config(path);
     const auto world = server::build_world(config);
+    // serve refuses to start with a malformed state file: so does check.
+    if (!config.state_file.empty()) health::load_overrides(config.state_file);
     std::printf("%s: ok, %zu zones, %zu records\n", path.c_str(), world->zones.zones().size(),
                 world->zones.record_count());
     return 0;

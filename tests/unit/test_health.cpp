@@ -7,6 +7,9 @@
 #include "fixture.hpp"
 #include "health/check.hpp"
 #include "health/registry.hpp"
+#include "server/metrics.hpp"
+
+#include <filesystem>
 
 using namespace steerdns;
 using health::Reason;
@@ -161,6 +164,22 @@ TEST_CASE("state file: regions and VIPs up or down; errors name the line") {
   const auto bad_vip = dir.write("bad_vip.yaml", "vips:\n  paris: down\n");
   CHECK_THROWS_WITH_AS(health::load_overrides(bad_vip), doctest::Contains("not an IPv4 or IPv6"),
                        common::LoadError);
+}
+
+TEST_CASE("state file: what the admin API writes reads back the same, and replaces the file whole") {
+  test::TempDir dir;
+  health::Overrides o;
+  o.regions["paris"] = health::Force::down;
+  o.regions["us-east"] = health::Force::up;
+  o.vips["2001:db8::1"] = health::Force::down;
+  const std::string path = (dir.path() / "state.yaml").string();
+  health::save_overrides(path, o);
+  CHECK(health::load_overrides(path) == o);
+  health::save_overrides(path, health::Overrides{});
+  CHECK(health::load_overrides(path) == health::Overrides{});
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  CHECK_THROWS_WITH_AS(health::save_overrides((dir.path() / "no/such/folder/s.yaml").string(), o),
+                       doctest::Contains("no/such/folder/s.yaml"), std::runtime_error);
 }
 
 TEST_CASE("checks: defaults, layers merged key by key, and errors with their line") {
@@ -384,6 +403,19 @@ TEST_CASE("answers by health: the all-down policies") {
 
   auto fallback = hw.ask("fb");
   CHECK(test::addresses(fallback) == V{"127.3.0.1"});
+
+  // What the metrics count: the geo name and the region that answered.
+  const auto& names = hw.world->zones.geo_names();
+  auto region_name = [&](const test::Reply& r) {
+    REQUIRE(r.info.geo < names.size());
+    return r.info.region == server::AnswerInfo::kNoRegion ? std::string("none")
+                                                          : names[r.info.geo]->regions[r.info.region].name;
+  };
+  CHECK(region_name(nearest) == "paris");
+  CHECK(region_name(nodata) == "none");
+  CHECK(region_name(servfail) == "none");
+  CHECK(region_name(fallback) == "singapore");
+  CHECK(nodata.info.all_down);
 }
 
 TEST_CASE("answers by health: operators' forced states beat probes, even under all-down") {
@@ -410,4 +442,42 @@ TEST_CASE("answers by health: operators' forced states beat probes, even under a
   auto up = hw.ask("artifacts");
   CHECK(test::addresses(up) == V{"127.1.0.1"});
   CHECK_FALSE(up.info.all_down);
+}
+
+TEST_CASE("metrics: answers counted by geo name and region, kept across a reload, rendered for Prometheus") {
+  server::Metrics metrics(2);
+  HealthWorld first;
+  metrics.assign(*first.world);
+  auto count = [&](HealthWorld& hw, unsigned worker, const char* name, const char* client) {
+    const test::Reply r = hw.ask(name, client);
+    metrics.count(worker, *hw.world, server::Transport::udp, r.info);
+  };
+  count(first, 0, "artifacts", "193.51.24.0");
+  count(first, 1, "artifacts", "193.51.24.0");
+  first.all_down();
+  count(first, 0, "sf", "193.51.24.0");
+
+  // A reload: a new world for the same names keeps their counters.
+  HealthWorld second;
+  metrics.assign(*second.world);
+  count(second, 1, "artifacts", "193.51.24.0");
+  const health::Table table = second.registry.table();
+  health::Status status;
+  health::ProbeStats probes;
+  const std::string text = server::render_metrics(metrics, *second.world, 0, table, status, probes);
+  CHECK(text.find("steerdns_geo_answers_total{name=\"artifacts.example.com.\",region=\"paris\"} 3\n") !=
+        std::string::npos);
+  CHECK(text.find("steerdns_geo_answers_total{name=\"sf.example.com.\",region=\"none\"} 1\n") != std::string::npos);
+  CHECK(text.find("steerdns_all_down_total{name=\"sf.example.com.\",policy=\"servfail\"} 1\n") != std::string::npos);
+  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} 3\n") != std::string::npos);
+  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"SERVFAIL\"} 1\n") != std::string::npos);
+  CHECK(text.find("steerdns_region_up{name=\"artifacts.example.com.\",region=\"paris\"} 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE steerdns_probe_duration_seconds histogram\n") != std::string::npos);
+  CHECK(text.find("steerdns_probe_duration_seconds_bucket{type=\"https\",le=\"+Inf\"} 0\n") != std::string::npos);
+
+  // Label values are escaped: a quote or backslash cannot break the format.
+  status.overrides.regions["a\"b\\c"] = health::Force::down;
+  const std::string escaped = server::render_metrics(metrics, *second.world, 0, table, status, probes);
+  CHECK(escaped.find("steerdns_override{kind=\"region\",target=\"a\\\"b\\\\c\",state=\"down\"} 1\n") !=
+        std::string::npos);
 }

@@ -37,6 +37,11 @@ struct Table {
   std::uint8_t vip(std::uint32_t slot) const noexcept {
     return slot < vips.size() ? vips[slot] : kUp;
   }
+  // The VIP may be answered with: up and not forced down.
+  bool serves(std::uint32_t slot) const noexcept {
+    const std::uint8_t f = vip(slot);
+    return (f & kUp) && !(f & kForcedDown);
+  }
   std::uint8_t region(std::uint32_t slot) const noexcept {
     return slot < regions.size() ? regions[slot] : 0;
   }

@@ -38,6 +38,13 @@ json force_json(health::Force f) {
   return std::string(health::force_name(f));
 }
 
+json overrides_json(const health::Overrides& o) {
+  json out = {{"regions", json::object()}, {"vips", json::object()}};
+  for (const auto& [name, f] : o.regions) out["regions"][name] = health::force_name(f);
+  for (const auto& [name, f] : o.vips) out["vips"][name] = health::force_name(f);
+  return out;
+}
+
 void reply(httplib::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(2) + "\n", "application/json");
@@ -95,7 +102,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           const health::VipStatus& s = status.vips[slot];
           v["address"] = s.vip;
           v["state"] = !s.check ? "unchecked" : !s.known ? "unknown" : s.up ? "up" : "down";
-          v["served"] = (table.vip(slot) & health::Table::kUp) && !(table.vip(slot) & health::Table::kForcedDown);
+          v["served"] = table.serves(slot);
           v["override"] = force_json(s.force);
           v["check"] = s.check ? json(s.check->describe(s.vip)) : json(nullptr);
           v["reason"] = s.reason == health::Reason::none ? json(nullptr) : json(health::reason_name(s.reason));
@@ -123,10 +130,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
                      {"regions", regions}});
   }
   doc["geo_names"] = names;
-  json overrides = {{"regions", json::object()}, {"vips", json::object()}};
-  for (const auto& [name, f] : status.overrides.regions) overrides["regions"][name] = health::force_name(f);
-  for (const auto& [name, f] : status.overrides.vips) overrides["vips"][name] = health::force_name(f);
-  doc["overrides"] = overrides;
+  doc["overrides"] = overrides_json(status.overrides);
   return doc.dump(2) + "\n";
 }
 
@@ -194,11 +198,7 @@ struct Admin::Impl {
       }
     });
     server.Get("/v1/overrides", [this](const httplib::Request&, httplib::Response& res) {
-      const health::Status status = context.monitor.status();
-      json out = {{"regions", json::object()}, {"vips", json::object()}};
-      for (const auto& [name, f] : status.overrides.regions) out["regions"][name] = health::force_name(f);
-      for (const auto& [name, f] : status.overrides.vips) out["vips"][name] = health::force_name(f);
-      reply(res, 200, out);
+      reply(res, 200, overrides_json(context.monitor.status().overrides));
     });
     server.Post("/v1/reload", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;

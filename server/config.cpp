@@ -20,6 +20,25 @@ using common::LoadError;
 using common::YamlDoc;
 namespace fs = std::filesystem;
 
+bool parse_admin_address(const std::string& text, AdminConfig& admin) {
+  ListenAddress at;
+  if (!parse_socket_address(text, at)) return false;
+  admin.text = text;
+  admin.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
+  admin.port = ntohs(at.address.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(at.address).sin_port
+                                                     : reinterpret_cast<const sockaddr_in6&>(at.address).sin6_port);
+  return true;
+}
+
+std::string read_token_file(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) throw std::runtime_error("cannot read '" + path + "'");
+  std::string token;
+  std::getline(file, token);
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  return token;
+}
+
 bool parse_socket_address(const std::string& text, ListenAddress& out) {
   std::string host;
   std::string port;
@@ -162,27 +181,23 @@ void read_admin(const YamlDoc& doc, const YAML::Node& admin, Config& config) {
   a.enabled = true;
   if (admin.IsNull()) return;  // "admin:" alone: the defaults
   common::require_map_keys(doc, admin, "admin", {"listen", "token_file"});
-  ListenAddress at;
   if (admin["listen"]) {
-    a.text = common::read_string(doc, admin["listen"], "listen");
-    if (!parse_socket_address(a.text, at))
-      fail_at(doc, admin["listen"], "admin listen '" + a.text + "' is not ADDRESS:PORT (like 127.0.0.1:8053)");
-    const auto& text = a.text;
-    a.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
-    a.port = ntohs(at.address.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(at.address).sin_port
-                                                   : reinterpret_cast<const sockaddr_in6&>(at.address).sin6_port);
-  } else {
-    parse_socket_address(a.text, at);
+    const std::string text = common::read_string(doc, admin["listen"], "listen");
+    if (!parse_admin_address(text, a))
+      fail_at(doc, admin["listen"], "admin listen '" + text + "' is not ADDRESS:PORT (like 127.0.0.1:8053)");
   }
   if (admin["token_file"]) {
     a.token_file = common::path_beside(doc, common::read_string(doc, admin["token_file"], "token_file"));
-    std::ifstream file(a.token_file);
-    if (!file) fail_at(doc, admin["token_file"], "token_file: cannot read '" + a.token_file + "'");
-    std::getline(file, a.token);
-    while (!a.token.empty() && std::isspace(static_cast<unsigned char>(a.token.back()))) a.token.pop_back();
+    try {
+      a.token = read_token_file(a.token_file);
+    } catch (const std::runtime_error& e) {
+      fail_at(doc, admin["token_file"], std::string("token_file: ") + e.what());
+    }
     if (a.token.size() < 16)
       fail_at(doc, admin["token_file"], "token_file: the token in '" + a.token_file + "' is shorter than 16 characters");
   }
+  ListenAddress at;
+  parse_socket_address(a.text, at);
   if (!is_loopback(at) && a.token.empty())
     fail_at(doc, admin["listen"], "admin listen '" + a.text +
                                       "' is not a loopback address: set admin.token_file so that only operators can change state");

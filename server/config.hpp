@@ -68,6 +68,13 @@ struct Metrics;
 std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor = nullptr,
                                          Metrics* metrics = nullptr);
 
+// The admin API's address: TEXT as "HOST:PORT" into ADMIN's host, port and
+// text; false when it is not one.
+bool parse_admin_address(const std::string& text, AdminConfig& admin);
+// The bearer token: the first line of PATH, trailing blanks removed. Throws
+// std::runtime_error naming PATH when it cannot be read.
+std::string read_token_file(const std::string& path);
+
 // Parses "127.0.0.1:53" or "[::1]:53"; false when it is neither.
 bool parse_socket_address(const std::string& text, ListenAddress& out);
 

@@ -34,23 +34,12 @@ Target resolve(const CtlOptions& o) {
       throw std::runtime_error(o.config_path + ": has no admin section, so no admin API is listening");
     admin = config.admin;
   }
-  if (!o.admin.empty()) {
-    ListenAddress at;
-    if (!parse_socket_address(o.admin, at)) throw std::runtime_error("--admin '" + o.admin + "' is not HOST:PORT");
-    admin.text = o.admin;
-    admin.host = o.admin.front() == '[' ? o.admin.substr(1, o.admin.find(']') - 1) : o.admin.substr(0, o.admin.rfind(':'));
-    admin.port = static_cast<std::uint16_t>(std::stoi(o.admin.substr(o.admin.rfind(':') + 1)));
-  }
+  if (!o.admin.empty() && !parse_admin_address(o.admin, admin))
+    throw std::runtime_error("--admin '" + o.admin + "' is not HOST:PORT");
   t.host = admin.host;
   t.port = admin.port;
   t.text = admin.text;
-  t.token = admin.token;
-  if (!o.token_file.empty()) {
-    std::ifstream file(o.token_file);
-    if (!file) throw std::runtime_error("--token-file: cannot read '" + o.token_file + "'");
-    std::getline(file, t.token);
-    while (!t.token.empty() && std::isspace(static_cast<unsigned char>(t.token.back()))) t.token.pop_back();
-  }
+  t.token = o.token_file.empty() ? admin.token : read_token_file(o.token_file);
   return t;
 }
 

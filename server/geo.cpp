@@ -91,10 +91,7 @@ RegionState region_state(const World& world, const health::Table& table, const z
     return st;
   }
   for (const auto* slots : {&h->a, &h->aaaa})
-    for (std::uint32_t slot : *slots) {
-      const std::uint8_t flags = table.vip(slot);
-      st.up += (flags & health::Table::kUp) && !(flags & health::Table::kForcedDown);
-    }
+    for (std::uint32_t slot : *slots) st.up += table.serves(slot);
   const std::uint8_t force = table.region(h->region_slot);
   if (force & health::Table::kForcedDown) st.force = health::Force::down;
   else if (force & health::Table::kForcedUp) st.force = health::Force::up;

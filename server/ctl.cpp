@@ -18,15 +18,8 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-struct Target {
-  std::string host;
-  int port = 8053;
-  std::string text;
-  std::string token;
-};
-
-Target resolve(const CtlOptions& o) {
-  Target t;
+// The admin API to talk to: the config's, then --admin and --token-file.
+AdminConfig resolve(const CtlOptions& o) {
   AdminConfig admin;
   if (!o.config_path.empty()) {
     const Config config = load_config(o.config_path);
@@ -36,11 +29,8 @@ Target resolve(const CtlOptions& o) {
   }
   if (!o.admin.empty() && !parse_admin_address(o.admin, admin))
     throw std::runtime_error("--admin '" + o.admin + "' is not HOST:PORT");
-  t.host = admin.host;
-  t.port = admin.port;
-  t.text = admin.text;
-  t.token = o.token_file.empty() ? admin.token : read_token_file(o.token_file);
-  return t;
+  if (!o.token_file.empty()) admin.token = read_token_file(o.token_file);
+  return admin;
 }
 
 // A path segment: unreserved characters (RFC 3986) and ':' pass as they are.
@@ -106,7 +96,7 @@ void print_status(const json& doc) {
 }  // namespace
 
 int run_ctl(const CtlOptions& o) {
-  Target t;
+  AdminConfig t;
   try {
     t = resolve(o);
   } catch (const std::exception& e) {

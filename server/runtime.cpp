@@ -127,8 +127,7 @@ struct Shared {
   const Config& config;
   common::Publication<World>& world;
   const common::Publication<health::Table>& health;
-  Metrics& metrics;
-  std::atomic<unsigned>& tcp_connections;
+  Metrics& metrics;  // also holds the TCP connection count shared by workers
 };
 
 struct Worker {
@@ -283,7 +282,7 @@ void tcp_process(TcpConnection* c);
 void on_connection_closed(uv_handle_t* handle) {
   auto* c = static_cast<TcpConnection*>(handle->data);
   if (--c->open_handles > 0) return;
-  if (c->counted) c->worker->shared.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (c->counted) c->worker->shared.metrics.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
   c->worker->connections.erase(c);
   delete c;
 }
@@ -423,8 +422,8 @@ void on_tcp_connection(uv_stream_t* server, int status) {
   int len = sizeof c->peer;
   uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&c->peer), &len);
   const unsigned limit = w.shared.config.tcp.max_connections;
-  if (w.shared.tcp_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
-    w.shared.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (w.shared.metrics.tcp_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
+    w.shared.metrics.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
     bump(w.stats.tcp_refused);
     w.log_error("worker {}: {} TCP connections open, closing a new one from {}", w.index, limit,
                 address_text(c->peer));
@@ -456,7 +455,7 @@ struct Runtime::Impl {
         monitor(monitor),
         metrics(metrics),
         publication(std::move(world)),
-        shared{config, publication, monitor.table(), metrics, metrics.tcp_connections} {
+        shared{config, publication, monitor.table(), metrics} {
     if (config.admin.enabled)
       admin = std::make_unique<Admin>(AdminContext{config, publication, monitor, metrics,
                                                    [this] { return request_reload(); }});

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Geo+ECS against static answers, on loopback: steerdns pinned to one core
-# with one worker, bench/ecsperf (ours) pinned to the other. For each mix:
-# QPS, latency and server CPU per answered query (utime+stime of the server's
-# PID from /proc over the run). Mixes alternate within each round; RUNS rounds.
+# with one worker, bench/loadgen (ours) pinned to the other. For each mix:
+# QPS, latency and server CPU per answered query (the scheduler's run time of
+# the server's threads, /proc/PID/task/*/schedstat, over the run). Mixes alternate within each round; RUNS rounds.
 # Also the load cost of the built-in world database (time and peak memory of
 # `steerdns check`, with and without a geo name) and the server's resident size.
 #
@@ -11,7 +11,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 bin=${STEERDNS_BIN:-$top/build/steerdns}
-gen=${ECSPERF:-$top/build/bench/ecsperf}
+gen=${LOADGEN:-$top/build/bench/loadgen}
 duration=${1:-5}
 runs=${2:-3}
 port=5399
@@ -39,19 +39,14 @@ for _ in $(seq 100); do
 done
 echo "server resident size while serving: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-hz=$(getconf CLK_TCK)
 echo
-echo "== $(nproc) cores, $(uname -r); server on CPU $server_cpu (1 worker), ecsperf on CPU $client_cpu, window $window, ${duration}s per run"
+echo "== $(nproc) cores, $(uname -r); server on CPU $server_cpu (1 worker), loadgen on CPU $client_cpu, window $window, ${duration}s per run"
 printf '%-5s %-9s %10s %8s %9s %9s %13s\n' run mix qps lost p50_us p99_us cpu_us/query
 for run in $(seq "$runs"); do
   for mix in static geo-ecs geo nxdomain; do
-    before=$(ticks)
-    out=$(taskset -c "$client_cpu" "$gen" -s 127.0.0.1 -p "$port" -m "$mix" -t "$duration" -w "$window" -n 50000)
-    after=$(ticks)
-    answered=$(sed -n 's/.* answered=\([0-9]*\).*/\1/p' <<<"$out")
+    out=$(taskset -c "$client_cpu" "$gen" -s 127.0.0.1 -p "$port" -m "$mix" -t "$duration" -w "$window" -n 50000 -P "$pid")
     field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$out"; }
-    cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$answered" 'BEGIN{printf "%.2f", t / hz * 1e6 / n}')
+    cpu=$(field server_cpu_us)
     printf '%-5s %-9s %10s %8s %9s %9s %13s\n' "$run" "$mix" "$(field qps)" "$(field lost)" \
       "$(field p50_us)" "$(field p99_us)" "$cpu"
   done

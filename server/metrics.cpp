@@ -17,11 +17,27 @@ namespace steerdns::server {
 
 namespace {
 
-std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
-  if (qtype == 0) return kCountedQtypes.size() + 1;
+// Bucket of each qtype below 256, built at compile time: counting a query
+// is one load, not a scan of kCountedQtypes (CAA, 257, is the only counted
+// type above 255).
+constexpr auto kQtypeBucketOf = [] {
+  std::array<std::uint8_t, 256> table{};
+  table.fill(static_cast<std::uint8_t>(kCountedQtypes.size()));  // other
   for (std::size_t i = 0; i < kCountedQtypes.size(); ++i)
-    if (kCountedQtypes[i] == qtype) return i;
-  return kCountedQtypes.size();
+    if (kCountedQtypes[i] < 256) table[kCountedQtypes[i]] = static_cast<std::uint8_t>(i);
+  table[0] = static_cast<std::uint8_t>(kCountedQtypes.size() + 1);  // none: no question
+  return table;
+}();
+constexpr std::size_t kCaaBucket = [] {
+  std::size_t i = 0;
+  while (kCountedQtypes[i] != 257) ++i;
+  return i;
+}();
+static_assert(std::count_if(kCountedQtypes.begin(), kCountedQtypes.end(), [](auto t) { return t > 255; }) == 1);
+
+std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
+  if (qtype < 256) return kQtypeBucketOf[qtype];
+  return qtype == 257 ? kCaaBucket : kCountedQtypes.size();
 }
 
 std::size_t rcode_bucket(const AnswerInfo& info) noexcept {

@@ -481,3 +481,33 @@ TEST_CASE("metrics: answers counted by geo name and region, kept across a reload
   CHECK(escaped.find("steerdns_override{kind=\"region\",target=\"a\\\"b\\\\c\",state=\"down\"} 1\n") !=
         std::string::npos);
 }
+
+TEST_CASE("metrics: every qtype lands in its own label, CAA above 255, unknown types in other, no question in none") {
+  server::Metrics metrics(1);
+  HealthWorld hw;
+  metrics.assign(*hw.world);
+  auto count_qtype = [&](std::uint16_t qtype, unsigned times) {
+    server::AnswerInfo info;
+    info.qtype = qtype;
+    info.size = 12;
+    for (unsigned i = 0; i < times; ++i) metrics.count(0, *hw.world, server::Transport::tcp, info);
+  };
+  for (std::size_t i = 0; i < server::kCountedQtypes.size(); ++i) count_qtype(server::kCountedQtypes[i], i + 1);
+  count_qtype(999, 2);    // no label of its own
+  count_qtype(65535, 3);
+  count_qtype(0, 4);      // FORMERR before a question was read
+  const std::string text = server::render_metrics(metrics, *hw.world, 0, hw.registry.table(), {}, {});
+  auto counted = [&](const std::string& qtype) {
+    const std::string key = "steerdns_queries_total{transport=\"tcp\",qtype=\"" + qtype + "\",rcode=\"NOERROR\"} ";
+    const auto at = text.find(key);
+    return at == std::string::npos ? -1L : std::atol(text.c_str() + at + key.size());
+  };
+  CHECK(counted("A") == 1);
+  CHECK(counted("AAAA") == 8);
+  CHECK(counted("CAA") == 15);
+  CHECK(counted("ANY") == 16);
+  CHECK(counted("AXFR") == 17);
+  CHECK(counted("IXFR") == 18);
+  CHECK(counted("other") == 5);
+  CHECK(counted("none") == 4);
+}

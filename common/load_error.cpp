@@ -13,10 +13,10 @@ std::string format_error(const std::string& file, int line, const std::string& r
   return file + ": " + reason;
 }
 
-std::string scalar_text(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar();
-  if (node.IsSequence()) return "a list";
-  if (node.IsMap()) return "a map";
+std::string scalar_text(const Yaml& node) {
+  if (node.is_scalar()) return node.scalar();
+  if (node.is_sequence()) return "a list";
+  if (node.is_map()) return "a map";
   return "nothing";
 }
 }  // namespace
@@ -27,9 +27,8 @@ LoadError::LoadError(std::string file, int line, std::string reason)
       line_(line),
       reason_(std::move(reason)) {}
 
-int line_of(const YAML::Node& node) {
-  const auto mark = node.Mark();
-  return mark.is_null() ? 0 : mark.line + 1;
+int line_of(const Yaml& node) {
+  return node.line();
 }
 
 YamlDoc load_yaml_file(const std::string& path) {
@@ -38,34 +37,34 @@ YamlDoc load_yaml_file(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   try {
-    return YamlDoc{path, YAML::Load(text.str())};
-  } catch (const YAML::Exception& e) {
-    throw LoadError(path, e.mark.is_null() ? 0 : e.mark.line + 1, "YAML syntax: " + e.msg);
+    return YamlDoc{path, Yaml::parse(text.str())};
+  } catch (const YamlSyntaxError& e) {
+    throw LoadError(path, e.line(), std::string("YAML syntax: ") + e.what());
   }
 }
 
-void fail_at(const YamlDoc& doc, const YAML::Node& at, const std::string& reason) {
+void fail_at(const YamlDoc& doc, const Yaml& at, const std::string& reason) {
   throw LoadError(doc.path, line_of(at), reason);
 }
 
-void require_map_keys(const YamlDoc& doc, const YAML::Node& map, std::string_view where,
+void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view where,
                       std::initializer_list<std::string_view> allowed) {
-  if (!map.IsMap()) fail_at(doc, map, std::string(where) + " must be a map");
+  if (!map.is_map()) fail_at(doc, map, std::string(where) + " must be a map");
   for (const auto& item : map) {
-    const std::string key = item.first.Scalar();
+    const std::string key = item.first.scalar();
     bool known = false;
     for (auto a : allowed) known = known || a == key;
     if (!known) fail_at(doc, item.first, "unknown key '" + key + "' in " + std::string(where));
   }
 }
 
-std::string read_string(const YamlDoc& doc, const YAML::Node& node, std::string_view key) {
-  if (!node.IsScalar())
+std::string read_string(const YamlDoc& doc, const Yaml& node, std::string_view key) {
+  if (!node.is_scalar())
     fail_at(doc, node, std::string(key) + " must be a string, not " + scalar_text(node));
-  return node.Scalar();
+  return node.scalar();
 }
 
-std::uint64_t read_uint(const YamlDoc& doc, const YAML::Node& node, std::string_view key,
+std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key,
                         std::uint64_t min, std::uint64_t max) {
   const std::string text = read_string(doc, node, key);
   std::uint64_t value = 0;
@@ -79,14 +78,14 @@ std::uint64_t read_uint(const YamlDoc& doc, const YAML::Node& node, std::string_
   return value;
 }
 
-bool read_bool(const YamlDoc& doc, const YAML::Node& node, std::string_view key) {
+bool read_bool(const YamlDoc& doc, const Yaml& node, std::string_view key) {
   const std::string text = read_string(doc, node, key);
   if (text == "true" || text == "yes" || text == "on") return true;
   if (text == "false" || text == "no" || text == "off") return false;
   fail_at(doc, node, std::string(key) + ": '" + text + "' is not true or false");
 }
 
-std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& node,
+std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node,
                                         std::string_view key) {
   const std::string text = read_string(doc, node, key);
   std::uint64_t value = 0;

@@ -4,7 +4,7 @@
 // path, so exceptions are the error channel (DESIGN.md, Style).
 #pragma once
 
-#include <yaml-cpp/yaml.h>
+#include "common/yaml.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -34,32 +34,31 @@ class LoadError : public std::runtime_error {
 // can blame the right file and line.
 struct YamlDoc {
   std::string path;
-  YAML::Node root;
+  Yaml root;
 };
 
 // Reads and parses PATH; syntax errors become LoadError with the parser's line.
 YamlDoc load_yaml_file(const std::string& path);
 
-[[noreturn]] void fail_at(const YamlDoc& doc, const YAML::Node& at, const std::string& reason);
+[[noreturn]] void fail_at(const YamlDoc& doc, const Yaml& at, const std::string& reason);
 
 // Rejects any key of MAP not in ALLOWED ("unknown key 'x' in WHERE").
 // A non-map MAP is an error too ("WHERE must be a map").
-void require_map_keys(const YamlDoc& doc, const YAML::Node& map, std::string_view where,
+void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view where,
                       std::initializer_list<std::string_view> allowed);
 
-std::string read_string(const YamlDoc& doc, const YAML::Node& node, std::string_view key);
-std::uint64_t read_uint(const YamlDoc& doc, const YAML::Node& node, std::string_view key,
+std::string read_string(const YamlDoc& doc, const Yaml& node, std::string_view key);
+std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key,
                         std::uint64_t min, std::uint64_t max);
-bool read_bool(const YamlDoc& doc, const YAML::Node& node, std::string_view key);
+bool read_bool(const YamlDoc& doc, const Yaml& node, std::string_view key);
 // "250ms", "5s", "2m", "1h", or a bare integer meaning seconds.
-std::chrono::milliseconds read_duration(const YamlDoc& doc, const YAML::Node& node,
-                                        std::string_view key);
+std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node, std::string_view key);
 
 // PATH as an operator wrote it in DOC: relative paths are taken from DOC's
 // folder, absolute ones stay; normalised.
 std::string path_beside(const YamlDoc& doc, const std::string& path);
 
-// The 1-based line of NODE, or 0 when yaml-cpp has no mark for it.
-int line_of(const YAML::Node& node);
+// The 1-based line of NODE, or 0 when it is undefined.
+int line_of(const Yaml& node);
 
 }  // namespace steerdns::common

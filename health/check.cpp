@@ -41,7 +41,7 @@ bool valid_header_text(std::string_view s) {
   return true;
 }
 
-std::pair<int, int> read_status_range(const YamlDoc& doc, const YAML::Node& node) {
+std::pair<int, int> read_status_range(const YamlDoc& doc, const common::Yaml& node) {
   const std::string text = common::read_string(doc, node, "expect");
   auto parse = [&](std::string_view part) {
     int v = 0;
@@ -63,37 +63,33 @@ std::pair<int, int> read_status_range(const YamlDoc& doc, const YAML::Node& node
 
 }  // namespace
 
-std::optional<Check> read_check(const YamlDoc& doc, std::span<const YAML::Node> layers) {
+std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml> layers) {
   // The node setting each key: the most specific layer wins.
-  std::map<std::string, YAML::Node, std::less<>> value;
+  std::map<std::string, common::Yaml, std::less<>> value;
   bool any = false;
-  auto unset = [](const YAML::Node& layer) { return !layer.IsDefined() || layer.IsNull(); };
+  auto unset = [](const common::Yaml& layer) { return !layer.is_defined() || layer.is_null(); };
   for (const auto& layer : layers) {
     if (unset(layer)) continue;
     any = true;
     common::require_map_keys(doc, layer, "check",
                              {"type", "port", "path", "service", "headers", "expect", "body", "jfrog",
                               "interval", "timeout", "rise", "fall", "jitter", "ca", "insecure"});
-    for (const auto& item : layer) {
-      YAML::Node v;
-      v.reset(item.second);
-      value[item.first.Scalar()].reset(v);
-    }
+    for (const auto& item : layer) value[item.first.scalar()] = item.second;
   }
   if (!any) return std::nullopt;
-  const YAML::Node anchor = [&] {
-    YAML::Node last;
+  const common::Yaml anchor = [&] {
+    common::Yaml last;
     for (const auto& layer : layers)
-      if (!unset(layer)) last.reset(layer);
+      if (!unset(layer)) last = layer;
     return last;
   }();
-  auto get = [&](std::string_view key) -> const YAML::Node* {
+  auto get = [&](std::string_view key) -> const common::Yaml* {
     auto it = value.find(key);
     return it == value.end() ? nullptr : &it->second;
   };
 
   Check c;
-  const YAML::Node* type = get("type");
+  const common::Yaml* type = get("type");
   if (type == nullptr) fail_at(doc, anchor, "check: missing key 'type' (http, https or tcp)");
   const std::string type_text = common::read_string(doc, *type, "type");
   if (type_text == "http") c.type = CheckType::http;
@@ -103,33 +99,33 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const YAML::Node> 
 
   if (c.type == CheckType::tcp) {
     for (std::string_view key : kHttpOnly)
-      if (const YAML::Node* n = get(key))
+      if (const common::Yaml* n = get(key))
         fail_at(doc, *n, "check: '" + std::string(key) + "' is only for http and https checks");
     if (get("port") == nullptr) fail_at(doc, anchor, "check: a tcp check needs a 'port'");
   }
   if (c.type != CheckType::https) {
     for (std::string_view key : {"ca", "insecure"})
-      if (const YAML::Node* n = get(key))
+      if (const common::Yaml* n = get(key))
         fail_at(doc, *n, "check: '" + std::string(key) + "' is only for https checks");
   }
   c.port = c.type == CheckType::https ? 443 : 80;
-  if (const YAML::Node* n = get("port"))
+  if (const common::Yaml* n = get("port"))
     c.port = static_cast<std::uint16_t>(common::read_uint(doc, *n, "port", 1, 65535));
-  if (const YAML::Node* n = get("path")) {
+  if (const common::Yaml* n = get("path")) {
     c.path = common::read_string(doc, *n, "path");
     if (c.path.empty() || c.path.front() != '/' || !valid_header_text(c.path) ||
         c.path.find_first_of(" \t") != std::string::npos)
       fail_at(doc, *n, "check: path '" + c.path + "' must start with '/' and hold no spaces");
   }
-  if (const YAML::Node* n = get("service")) {
+  if (const common::Yaml* n = get("service")) {
     c.service = common::read_string(doc, *n, "service");
     if (!valid_hostname(c.service))
       fail_at(doc, *n, "check: service '" + c.service + "' is not a host name");
   }
-  if (const YAML::Node* n = get("headers")) {
-    if (!n->IsMap()) fail_at(doc, *n, "check: headers must be a map of header names to values");
+  if (const common::Yaml* n = get("headers")) {
+    if (!n->is_map()) fail_at(doc, *n, "check: headers must be a map of header names to values");
     for (const auto& item : *n) {
-      const std::string name = item.first.Scalar();
+      const std::string name = item.first.scalar();
       const std::string text = common::read_string(doc, item.second, name);
       if (name.empty() || name.find_first_of(": \t\r\n") != std::string::npos ||
           !valid_header_text(text))
@@ -137,41 +133,41 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const YAML::Node> 
       c.headers.emplace_back(name, text);
     }
   }
-  if (const YAML::Node* n = get("expect")) {
+  if (const common::Yaml* n = get("expect")) {
     c.expect.clear();
-    if (n->IsSequence()) {
+    if (n->is_sequence()) {
       if (n->size() == 0) fail_at(doc, *n, "check: expect must list at least one status");
       for (const auto& item : *n) c.expect.push_back(read_status_range(doc, item));
     } else {
       c.expect.push_back(read_status_range(doc, *n));
     }
   }
-  if (const YAML::Node* n = get("body")) {
+  if (const common::Yaml* n = get("body")) {
     c.body = common::read_string(doc, *n, "body");
     if (c.body.empty() || c.body.size() > kMaxBody)
       fail_at(doc, *n, "check: body must be a non-empty substring of at most 16 KiB");
   }
-  if (const YAML::Node* n = get("jfrog")) c.jfrog = common::read_bool(doc, *n, "jfrog");
-  if (const YAML::Node* n = get("interval")) {
+  if (const common::Yaml* n = get("jfrog")) c.jfrog = common::read_bool(doc, *n, "jfrog");
+  if (const common::Yaml* n = get("interval")) {
     c.interval = common::read_duration(doc, *n, "interval");
     if (c.interval < Duration(1000) || c.interval > Duration(3'600'000))
       fail_at(doc, *n, "check: interval must be between 1s and 1h");
   }
   c.timeout = std::min(c.interval / 2, Duration(5000));
-  if (const YAML::Node* n = get("timeout")) {
+  if (const common::Yaml* n = get("timeout")) {
     c.timeout = common::read_duration(doc, *n, "timeout");
     if (c.timeout < Duration(100) || c.timeout > c.interval)
       fail_at(doc, *n, "check: timeout must be at least 100ms and at most the interval");
   }
   c.jitter = c.interval / 10;
-  if (const YAML::Node* n = get("jitter")) {
+  if (const common::Yaml* n = get("jitter")) {
     c.jitter = common::read_duration(doc, *n, "jitter");
     if (c.jitter > c.interval / 2) fail_at(doc, *n, "check: jitter must be at most half the interval");
   }
-  if (const YAML::Node* n = get("rise")) c.rise = common::read_uint(doc, *n, "rise", 1, 100);
-  if (const YAML::Node* n = get("fall")) c.fall = common::read_uint(doc, *n, "fall", 1, 100);
-  if (const YAML::Node* n = get("insecure")) c.insecure = common::read_bool(doc, *n, "insecure");
-  if (const YAML::Node* n = get("ca")) {
+  if (const common::Yaml* n = get("rise")) c.rise = common::read_uint(doc, *n, "rise", 1, 100);
+  if (const common::Yaml* n = get("fall")) c.fall = common::read_uint(doc, *n, "fall", 1, 100);
+  if (const common::Yaml* n = get("insecure")) c.insecure = common::read_bool(doc, *n, "insecure");
+  if (const common::Yaml* n = get("ca")) {
     c.ca = common::read_string(doc, *n, "ca");
     if (c.insecure) fail_at(doc, *n, "check: 'ca' and 'insecure' exclude each other");
     const bool named = !c.ca.empty();

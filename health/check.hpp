@@ -4,7 +4,7 @@
 // matchers are pure and run on the prober thread.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
+#include "common/yaml.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -62,7 +62,7 @@ inline constexpr std::size_t kMaxBody = 16 * 1024;
 // each key takes the value of the most specific layer that sets it. Null
 // layers are skipped. Returns nullopt when no layer is set. Every layer comes
 // from DOC's file. Throws common::LoadError on unknown keys or bad values.
-std::optional<Check> read_check(const common::YamlDoc& doc, std::span<const YAML::Node> layers);
+std::optional<Check> read_check(const common::YamlDoc& doc, std::span<const common::Yaml> layers);
 
 // Why a probe failed. The names are stable: logs and metrics use them.
 enum class Reason : std::uint8_t {

@@ -3,8 +3,6 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -53,14 +51,15 @@ Overrides load_overrides(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return o;
   const common::YamlDoc doc = common::load_yaml_file(path);
-  if (!doc.root || doc.root.IsNull()) return o;
+  if (!doc.root || doc.root.is_null()) return o;
   common::require_map_keys(doc, doc.root, "the state file", {"regions", "vips"});
-  auto read = [&doc](const YAML::Node& map, std::string_view what, bool address,
+  auto read = [&doc](const common::Yaml& map, std::string_view what, bool address,
                      std::map<std::string, Force>& out) {
-    if (!map || map.IsNull()) return;
-    if (!map.IsMap()) common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
+    if (!map || map.is_null()) return;
+    if (!map.is_map())
+      common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
     for (const auto& item : map) {
-      std::string name = item.first.Scalar();
+      std::string name = item.first.scalar();
       if (address) {
         const std::string canonical = canonical_address(name);
         if (canonical.empty())
@@ -68,9 +67,13 @@ Overrides load_overrides(const std::string& path) {
         name = canonical;
       }
       const std::string state = common::read_string(doc, item.second, name);
-      if (state == "up") out[name] = Force::up;
-      else if (state == "down") out[name] = Force::down;
-      else common::fail_at(doc, item.second, std::string(what) + " " + name + ": '" + state + "' is not up or down");
+      if (state == "up")
+        out[name] = Force::up;
+      else if (state == "down")
+        out[name] = Force::down;
+      else
+        common::fail_at(doc, item.second,
+                        std::string(what) + " " + name + ": '" + state + "' is not up or down");
     }
   };
   read(doc.root["regions"], "regions", false, o.regions);
@@ -83,20 +86,19 @@ std::string_view force_name(Force f) noexcept {
 }
 
 void save_overrides(const std::string& path, const Overrides& o) {
-  YAML::Emitter out;
-  out << YAML::Comment("steerdns overrides: regions and VIPs forced up or down (written by the admin API)");
-  out << YAML::BeginMap;
+  std::vector<common::YamlSection> sections;
   for (const auto& [key, map] : {std::pair{"regions", &o.regions}, std::pair{"vips", &o.vips}}) {
-    out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+    auto& section = sections.emplace_back(key, std::vector<std::pair<std::string, std::string>>{});
     for (const auto& [name, force] : *map)
-      out << YAML::Key << name << YAML::Value << std::string(force_name(force));
-    out << YAML::EndMap;
+      section.second.emplace_back(name, std::string(force_name(force)));
   }
-  out << YAML::EndMap;
+  const std::string text =
+      "# steerdns overrides: regions and VIPs forced up or down (written by the admin API)\n" +
+      common::emit_yaml(sections);
   const std::string temporary = path + ".tmp";
   {
     std::ofstream file(temporary, std::ios::trunc);
-    file << out.c_str() << "\n";
+    file << text;
     file.flush();
     if (!file) throw std::runtime_error(temporary + ": cannot write: " + std::strerror(errno));
   }

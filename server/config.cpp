@@ -79,19 +79,19 @@ bool parse_socket_address(const std::string& text, ListenAddress& out) {
 
 namespace {
 
-ListenAddress read_listen(const YamlDoc& doc, const YAML::Node& item) {
+ListenAddress read_listen(const YamlDoc& doc, const common::Yaml& item) {
   ListenAddress out;
-  YAML::Node address = item;
-  if (item.IsMap()) {
+  common::Yaml address = item;
+  if (item.is_map()) {
     common::require_map_keys(doc, item, "listen entry", {"address", "transport"});
     if (!item["address"]) fail_at(doc, item, "listen entry: missing key 'address'");
-    address.reset(item["address"]);  // operator= would write into item
+    address = item["address"];
   }
   const std::string text = common::read_string(doc, address, "listen address");
   if (!parse_socket_address(text, out))
     fail_at(doc, address,
             "listen address '" + text + "' is not ADDRESS:PORT (like 127.0.0.1:53 or [::1]:53)");
-  if (item.IsMap() && item["transport"]) {
+  if (item.is_map() && item["transport"]) {
     const std::string transport = common::read_string(doc, item["transport"], "transport");
     if (transport != "udp" && transport != "tcp")
       fail_at(doc, item["transport"], "transport '" + transport + "' is not udp or tcp");
@@ -101,14 +101,14 @@ ListenAddress read_listen(const YamlDoc& doc, const YAML::Node& item) {
   return out;
 }
 
-void read_server(const YamlDoc& doc, const YAML::Node& server, Config& config) {
+void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config) {
   common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "tcp", "user"});
   if (server["user"]) {
     config.user = common::read_string(doc, server["user"], "user");
     if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)
       fail_at(doc, server["user"], "user: no user '" + config.user + "' on this system");
   }
-  if (!server["listen"] || !server["listen"].IsSequence() || server["listen"].size() == 0)
+  if (!server["listen"] || !server["listen"].is_sequence() || server["listen"].size() == 0)
     fail_at(doc, server["listen"] ? server["listen"] : server,
             "server: 'listen' must list at least one address");
   for (const auto& item : server["listen"]) config.listen.push_back(read_listen(doc, item));
@@ -134,10 +134,10 @@ void read_server(const YamlDoc& doc, const YAML::Node& server, Config& config) {
   }
 }
 
-void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
+void read_zones(const YamlDoc& doc, const common::Yaml& zones, Config& config) {
   auto resolve = [&](const std::string& p) { return common::path_beside(doc, p); };
-  if (zones.IsScalar()) {
-    const std::string dir = resolve(zones.Scalar());
+  if (zones.is_scalar()) {
+    const std::string dir = resolve(zones.scalar());
     std::error_code ec;
     if (fs::is_regular_file(dir, ec)) {
       config.zone_files.push_back(dir);
@@ -153,7 +153,7 @@ void read_zones(const YamlDoc& doc, const YAML::Node& zones, Config& config) {
     if (config.zone_files.empty()) fail_at(doc, zones, "zones: no *.yaml files in '" + dir + "'");
     return;
   }
-  if (!zones.IsSequence() || zones.size() == 0)
+  if (!zones.is_sequence() || zones.size() == 0)
     fail_at(doc, zones, "zones must be a directory or a list of zone files");
   for (const auto& item : zones) config.zone_files.push_back(resolve(common::read_string(doc, item, "zones")));
 }
@@ -176,10 +176,10 @@ bool is_loopback(const ListenAddress& at) {
   return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(at.address).sin6_addr);
 }
 
-void read_admin(const YamlDoc& doc, const YAML::Node& admin, Config& config) {
+void read_admin(const YamlDoc& doc, const common::Yaml& admin, Config& config) {
   AdminConfig& a = config.admin;
   a.enabled = true;
-  if (admin.IsNull()) return;  // "admin:" alone: the defaults
+  if (admin.is_null()) return;  // "admin:" alone: the defaults
   common::require_map_keys(doc, admin, "admin", {"listen", "token_file"});
   if (admin["listen"]) {
     const std::string text = common::read_string(doc, admin["listen"], "listen");
@@ -207,7 +207,8 @@ void read_admin(const YamlDoc& doc, const YAML::Node& admin, Config& config) {
 
 Config load_config(const std::string& path) {
   const YamlDoc doc = common::load_yaml_file(path);
-  if (!doc.root.IsDefined() || doc.root.IsNull()) throw LoadError(path, 0, "the config file is empty");
+  if (!doc.root.is_defined() || doc.root.is_null())
+    throw LoadError(path, 0, "the config file is empty");
   common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "health", "admin", "logging"});
   Config config;
   config.path = path;

@@ -71,7 +71,7 @@ health::Plan plan_health(const World& world) {
       const std::string label = owner + " " + region.name;
       for (const auto* vips : {&region.a_vips, &region.aaaa_vips})
         for (const zones::GeoVip& vip : *vips) {
-          const YAML::Node layers[] = {geo->check, region.check, vip.check};
+          const common::Yaml layers[] = {geo->check, region.check, vip.check};
           plan.vips.push_back({vip.address, health::read_check(doc, layers), label});
         }
     }

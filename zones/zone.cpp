@@ -101,8 +101,8 @@ class ZoneBuilder {
   explicit ZoneBuilder(YamlDoc doc) : doc_(std::move(doc)), zone_(std::make_unique<Zone>()) {}
 
   std::unique_ptr<Zone> build() {
-    const YAML::Node& root = doc_.root;
-    if (!root.IsDefined() || root.IsNull()) fail_at(doc_, root, "the zone file is empty");
+    const common::Yaml& root = doc_.root;
+    if (!root.is_defined() || root.is_null()) fail_at(doc_, root, "the zone file is empty");
     common::require_map_keys(doc_, root, "zone file",
                              {"zone", "ttl", "soa", "ns", "records", "regions", "geo"});
     zone_->file_ = doc_.path;
@@ -121,7 +121,7 @@ class ZoneBuilder {
   }
 
  private:
-  void read_apex(const YAML::Node& root) {
+  void read_apex(const common::Yaml& root) {
     if (!root["zone"]) fail_at(doc_, root, "missing key 'zone' (the zone's name)");
     const std::string text = common::read_string(doc_, root["zone"], "zone");
     auto apex = name_from_text(text.empty() || text.back() != '.' ? text + "." : text);
@@ -131,13 +131,13 @@ class ZoneBuilder {
     origin_ = ldns_dname_new_frm_str(apex_text_.c_str());
   }
 
-  std::uint32_t read_ttl(const YAML::Node& node, std::string_view key) {
+  std::uint32_t read_ttl(const common::Yaml& node, std::string_view key) {
     return static_cast<std::uint32_t>(common::read_uint(doc_, node, key, 0, kMaxTtl));
   }
 
   // Owner key → lower-cased wire name inside the zone.
-  WireName read_owner(const YAML::Node& key) {
-    const std::string text = key.Scalar();
+  WireName read_owner(const common::Yaml& key) {
+    const std::string text = key.scalar();
     if (text == "@") return zone_->apex_;
     std::string absolute = text;
     if (text.empty() || text.back() != '.') absolute = text + "." + apex_text_;
@@ -150,7 +150,7 @@ class ZoneBuilder {
 
   // Parses one record's presentation data with ldns and stores its wire form.
   void add_record(const WireName& owner, std::uint16_t type, std::string_view type_name,
-                  std::uint32_t ttl, std::string data, const YAML::Node& at) {
+                  std::uint32_t ttl, std::string data, const common::Yaml& at) {
     if (type == rrtype::TXT) data = txt_presentation(data);
     const std::string line = name_to_text(owner) + " " + std::to_string(ttl) + " IN " +
                              std::string(type_name) + " " + data;
@@ -190,14 +190,14 @@ class ZoneBuilder {
     set.targets.push_back(names.empty() ? WireName() : names.back());
   }
 
-  void read_soa(const YAML::Node& soa) {
+  void read_soa(const common::Yaml& soa) {
     common::require_map_keys(doc_, soa, "soa",
                              {"mname", "rname", "serial", "refresh", "retry", "expire",
                               "minimum", "ttl"});
     for (const char* key : {"mname", "rname"})
       if (!soa[key]) fail_at(doc_, soa, std::string("soa: missing key '") + key + "'");
     std::uint32_t serial = 0;
-    if (!soa["serial"] || (soa["serial"].IsScalar() && soa["serial"].Scalar() == "auto")) {
+    if (!soa["serial"] || (soa["serial"].is_scalar() && soa["serial"].scalar() == "auto")) {
       struct stat st {};
       if (stat(doc_.path.c_str(), &st) != 0) fail_at(doc_, soa, "cannot stat the zone file");
       serial = static_cast<std::uint32_t>(st.st_mtime);
@@ -221,30 +221,30 @@ class ZoneBuilder {
     add_record(zone_->apex_, rrtype::SOA, "SOA", ttl, data, soa);
   }
 
-  void read_apex_ns(const YAML::Node& ns) {
-    if (ns.IsScalar()) {
-      add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_, ns.Scalar(), ns);
+  void read_apex_ns(const common::Yaml& ns) {
+    if (ns.is_scalar()) {
+      add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_, ns.scalar(), ns);
       return;
     }
-    if (!ns.IsSequence() || ns.size() == 0)
+    if (!ns.is_sequence() || ns.size() == 0)
       fail_at(doc_, ns, "ns must list the zone's name servers");
     for (const auto& item : ns)
       add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_,
                  common::read_string(doc_, item, "ns"), item);
   }
 
-  void read_records(const YAML::Node& records) {
-    if (!records.IsMap()) fail_at(doc_, records, "records must be a map of owner names");
+  void read_records(const common::Yaml& records) {
+    if (!records.is_map()) fail_at(doc_, records, "records must be a map of owner names");
     for (const auto& owner_item : records) {
       const WireName owner = read_owner(owner_item.first);
-      const YAML::Node& types = owner_item.second;
-      if (!types.IsMap())
+      const common::Yaml& types = owner_item.second;
+      if (!types.is_map())
         fail_at(doc_, owner_item.first,
-                "records of '" + owner_item.first.Scalar() + "' must be a map of types");
+                "records of '" + owner_item.first.scalar() + "' must be a map of types");
       std::uint32_t owner_ttl = default_ttl_;
       if (types["ttl"]) owner_ttl = read_ttl(types["ttl"], "ttl");
       for (const auto& type_item : types) {
-        std::string type_name = type_item.first.Scalar();
+        std::string type_name = type_item.first.scalar();
         if (type_name == "ttl") continue;
         std::transform(type_name.begin(), type_name.end(), type_name.begin(),
                        [](unsigned char c) { return std::toupper(c); });
@@ -255,7 +255,7 @@ class ZoneBuilder {
           if (type_name == "SOA")
             fail_at(doc_, type_item.first, "SOA belongs in the 'soa' key, not in records");
           fail_at(doc_, type_item.first,
-                  "unsupported record type '" + type_item.first.Scalar() +
+                  "unsupported record type '" + type_item.first.scalar() +
                       "' (supported: A AAAA CNAME MX TXT SRV CAA PTR NS)");
         }
         if (info->type == rrtype::NS && owner == zone_->apex_)
@@ -266,17 +266,17 @@ class ZoneBuilder {
   }
 
   void read_rrset(const WireName& owner, const TypeInfo& info, std::uint32_t ttl,
-                  const YAML::Node& value) {
-    YAML::Node data = value;
-    if (value.IsMap()) {
+                  const common::Yaml& value) {
+    common::Yaml data = value;
+    if (value.is_map()) {
       common::require_map_keys(doc_, value, std::string(info.name), {"ttl", "data"});
       if (value["ttl"]) ttl = read_ttl(value["ttl"], "ttl");
       if (!value["data"]) fail_at(doc_, value, std::string(info.name) + ": missing key 'data'");
-      data.reset(value["data"]);  // operator= would write into value
+      data = value["data"];
     }
-    if (data.IsScalar()) {
-      add_record(owner, info.type, info.name, ttl, data.Scalar(), data);
-    } else if (data.IsSequence() && data.size() > 0) {
+    if (data.is_scalar()) {
+      add_record(owner, info.type, info.name, ttl, data.scalar(), data);
+    } else if (data.is_sequence() && data.size() > 0) {
       for (const auto& item : data)
         add_record(owner, info.type, info.name, ttl,
                    common::read_string(doc_, item, info.name), item);
@@ -290,12 +290,12 @@ class ZoneBuilder {
     double latitude = 0, longitude = 0;
     std::vector<std::string> v4, v6;  // VIPs as RDATA
     std::vector<GeoVip> v4_vips, v6_vips;  // the same VIPs as written
-    YAML::Node check;
+    common::Yaml check;
     unsigned threshold = 1;
     int line = 0;
   };
 
-  double read_degrees(const YAML::Node& node, std::string_view key, double limit) {
+  double read_degrees(const common::Yaml& node, std::string_view key, double limit) {
     const std::string text = common::read_string(doc_, node, key);
     double value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -306,34 +306,34 @@ class ZoneBuilder {
     return value;
   }
 
-  void read_regions(const YAML::Node& regions) {
-    if (!regions.IsMap()) fail_at(doc_, regions, "regions must be a map of region names");
+  void read_regions(const common::Yaml& regions) {
+    if (!regions.is_map()) fail_at(doc_, regions, "regions must be a map of region names");
     for (const auto& item : regions) {
       RegionDecl r;
-      r.name = item.first.Scalar();
-      const YAML::Node& body = item.second;
+      r.name = item.first.scalar();
+      const common::Yaml& body = item.second;
       const std::string where = "region '" + r.name + "'";
       common::require_map_keys(doc_, body, where, {"location", "vips", "threshold", "check"});
       r.line = common::line_of(item.first);
-      if (body["check"]) r.check.reset(body["check"]);
-      const YAML::Node location = body["location"];
-      if (!location || !location.IsSequence() || location.size() != 2)
+      if (body["check"]) r.check = body["check"];
+      const common::Yaml location = body["location"];
+      if (!location || !location.is_sequence() || location.size() != 2)
         fail_at(doc_, location ? location : body,
                 where + ": 'location' must be [latitude, longitude]");
       r.latitude = read_degrees(location[0], "latitude", 90);
       r.longitude = read_degrees(location[1], "longitude", 180);
-      const YAML::Node vips = body["vips"];
-      if (!vips || !vips.IsSequence() || vips.size() == 0)
+      const common::Yaml vips = body["vips"];
+      if (!vips || !vips.is_sequence() || vips.size() == 0)
         fail_at(doc_, vips ? vips : body, where + ": 'vips' must list at least one address");
       for (const auto& entry : vips) {
         // An address, or {address: A, check: {...}} for a VIP's own check layer.
-        YAML::Node vip, check;
-        vip.reset(entry);
-        if (entry.IsMap()) {
+        common::Yaml vip, check;
+        vip = entry;
+        if (entry.is_map()) {
           common::require_map_keys(doc_, entry, where + " VIP", {"address", "check"});
           if (!entry["address"]) fail_at(doc_, entry, where + ": a VIP needs an 'address'");
-          vip.reset(entry["address"]);
-          if (entry["check"]) check.reset(entry["check"]);
+          vip = entry["address"];
+          if (entry["check"]) check = entry["check"];
         }
         const std::string text = common::read_string(doc_, vip, "vip");
         unsigned char bytes[16];
@@ -368,9 +368,9 @@ class ZoneBuilder {
   }
 
   // A list of region names, all among the geo name's own regions.
-  std::vector<std::uint8_t> read_region_list(const YAML::Node& list, std::string_view where,
+  std::vector<std::uint8_t> read_region_list(const common::Yaml& list, std::string_view where,
                                              const std::vector<std::string>& allowed) {
-    if (!list.IsSequence() || list.size() == 0)
+    if (!list.is_sequence() || list.size() == 0)
       fail_at(doc_, list, std::string(where) + " must list region names");
     std::vector<std::uint8_t> out;
     for (const auto& item : list) {
@@ -387,22 +387,23 @@ class ZoneBuilder {
     return out;
   }
 
-  void read_overrides(const YAML::Node& node, std::vector<GeoOverride>& out, std::string_view where,
-                      const std::vector<std::string>& allowed) {
-    if (!node.IsMap()) fail_at(doc_, node, std::string(where) + " must be a map of lists of regions");
+  void read_overrides(const common::Yaml& node, std::vector<GeoOverride>& out,
+                      std::string_view where, const std::vector<std::string>& allowed) {
+    if (!node.is_map())
+      fail_at(doc_, node, std::string(where) + " must be a map of lists of regions");
     for (const auto& item : node) {
-      std::string key = item.first.Scalar();
+      std::string key = item.first.scalar();
       out.push_back({key, read_region_list(item.second, std::string(where) + " " + key, allowed),
                      common::line_of(item.first)});
     }
   }
 
-  void read_geo_names(const YAML::Node& geo) {
-    if (!geo.IsMap()) fail_at(doc_, geo, "geo must be a map of owner names");
+  void read_geo_names(const common::Yaml& geo) {
+    if (!geo.is_map()) fail_at(doc_, geo, "geo must be a map of owner names");
     for (const auto& item : geo) {
       const WireName owner = read_owner(item.first);
-      const std::string where = "geo name '" + item.first.Scalar() + "'";
-      const YAML::Node& body = item.second;
+      const std::string where = "geo name '" + item.first.scalar() + "'";
+      const common::Yaml& body = item.second;
       common::require_map_keys(doc_, body, where,
                                {"regions", "ttl", "overrides", "check", "all_down", "degraded_ttl"});
       auto g = std::make_unique<GeoName>();
@@ -415,7 +416,7 @@ class ZoneBuilder {
         if (g->degraded_ttl > g->ttl)
           fail_at(doc_, body["degraded_ttl"], where + ": degraded_ttl must not exceed ttl");
       }
-      if (body["check"]) g->check.reset(body["check"]);
+      if (body["check"]) g->check = body["check"];
       if (!body["regions"]) fail_at(doc_, body, where + ": missing key 'regions'");
       std::vector<std::string> names;
       for (const auto& r : body["regions"]) {
@@ -442,8 +443,8 @@ class ZoneBuilder {
         out.threshold = r.threshold;
         g->regions.push_back(std::move(out));
       }
-      if (const YAML::Node policy = body["all_down"]) read_all_down(policy, *g, where, names);
-      if (const YAML::Node o = body["overrides"]) {
+      if (const common::Yaml policy = body["all_down"]) read_all_down(policy, *g, where, names);
+      if (const common::Yaml o = body["overrides"]) {
         common::require_map_keys(doc_, o, where + " overrides", {"cidr", "country", "continent", "default"});
         if (o["cidr"]) read_overrides(o["cidr"], g->cidr, "cidr", names);
         if (o["country"]) read_overrides(o["country"], g->country, "country", names);
@@ -457,9 +458,9 @@ class ZoneBuilder {
   }
 
   // serve-nearest | nodata | servfail | {fallback: REGION}
-  void read_all_down(const YAML::Node& policy, GeoName& g, const std::string& where,
+  void read_all_down(const common::Yaml& policy, GeoName& g, const std::string& where,
                      const std::vector<std::string>& names) {
-    if (policy.IsMap()) {
+    if (policy.is_map()) {
       common::require_map_keys(doc_, policy, where + " all_down", {"fallback"});
       if (!policy["fallback"]) fail_at(doc_, policy, where + ": all_down needs 'fallback: REGION'");
       const std::string region = common::read_string(doc_, policy["fallback"], "fallback");

@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <yaml-cpp/yaml.h>
+#include "common/yaml.hpp"
 
 #include "zones/name.hpp"
 
@@ -55,7 +55,7 @@ struct RRset {
 // zones/ does not know checks: server/ has health/ read the layers.
 struct GeoVip {
   std::string address;
-  YAML::Node check;
+  common::Yaml check;
 };
 
 // One region as a geo name answers with it.
@@ -67,7 +67,7 @@ struct GeoRegion {
   RRset aaaa;  // every IPv6 VIP (count 0 when none)
   // The VIPs behind a's and aaaa's records, in record order.
   std::vector<GeoVip> a_vips, aaaa_vips;
-  YAML::Node check;        // the region's check layer (null when none)
+  common::Yaml check;      // the region's check layer (null when none)
   unsigned threshold = 1;  // fewer up VIPs than this: the region is down
 };
 
@@ -98,7 +98,7 @@ struct GeoName {
   std::vector<std::uint8_t> fallback;  // for clients that cannot be placed; declared order if empty
   // Health: the geo name's check layer (null when none), the all-down
   // policy, and the TTL of degraded answers (failover, VIPs missing, all down).
-  YAML::Node check;
+  common::Yaml check;
   AllDown all_down = AllDown::serve_nearest;
   std::uint8_t all_down_region = 0;  // for AllDown::fallback, into regions
   std::uint32_t degraded_ttl = 15;

@@ -24,9 +24,22 @@ const Result kRefused{false, Reason::refused, "connection refused"};
 
 TimePoint at(int seconds) { return TimePoint{} + std::chrono::seconds(seconds); }
 
+// Check layers as a YAML list, one flow map per odd line (1, 3, 5...).
+std::string layer_list(const std::vector<std::string>& layers) {
+  std::string text;
+  for (const auto& l : layers) text += "- " + l + "\n\n";
+  return text;
+}
+
+std::vector<common::Yaml> items(const common::Yaml& list) {
+  std::vector<common::Yaml> out;
+  for (const auto& item : list) out.push_back(item);
+  return out;
+}
+
 health::Check check_from(const std::string& yaml, test::TempDir& dir) {
-  const common::YamlDoc doc{dir.write("c.yaml", yaml), YAML::Load(yaml)};
-  const YAML::Node layers[] = {doc.root};
+  const common::YamlDoc doc{dir.write("c.yaml", yaml), common::Yaml::parse(yaml)};
+  const common::Yaml layers[] = {doc.root};
   auto c = health::read_check(doc, layers);
   REQUIRE(c.has_value());
   return *c;
@@ -34,10 +47,11 @@ health::Check check_from(const std::string& yaml, test::TempDir& dir) {
 
 std::string check_error(const std::vector<std::string>& layers_yaml) {
   test::TempDir dir;
-  std::string text;
-  for (const auto& l : layers_yaml) text += l + "\n---\n";
-  const common::YamlDoc doc{dir.write("c.yaml", text), {}};
-  std::vector<YAML::Node> layers = YAML::LoadAll(text);
+  // One layer is the document itself (block maps allowed); several are a list.
+  const bool one = layers_yaml.size() == 1;
+  const std::string text = one ? layers_yaml[0] : layer_list(layers_yaml);
+  const common::YamlDoc doc{dir.write("c.yaml", text), common::Yaml::parse(text)};
+  const std::vector<common::Yaml> layers = one ? std::vector{doc.root} : items(doc.root);
   try {
     health::read_check(doc, layers);
   } catch (const common::LoadError& e) {
@@ -198,15 +212,16 @@ TEST_CASE("checks: defaults, layers merged key by key, and errors with their lin
   CHECK(fast.expect == std::vector<std::pair<int, int>>{{200, 200}, {300, 399}});
 
   // Geo name, region, VIP: the most specific layer wins per key.
-  const std::string text = "{type: http, port: 8082, path: /health, fall: 2}\n---\n{port: 9000}\n---\n{fall: 4}\n";
-  const common::YamlDoc doc{dir.write("layers.yaml", text), {}};
-  const std::vector<YAML::Node> layers = YAML::LoadAll(text);
+  const std::string text =
+      layer_list({"{type: http, port: 8082, path: /health, fall: 2}", "{port: 9000}", "{fall: 4}"});
+  const common::YamlDoc doc{dir.write("layers.yaml", text), common::Yaml::parse(text)};
+  const std::vector<common::Yaml> layers = items(doc.root);
   const auto merged = health::read_check(doc, layers);
   REQUIRE(merged);
   CHECK(merged->port == 9000);
   CHECK(merged->path == "/health");
   CHECK(merged->fall == 4);
-  const YAML::Node none[] = {YAML::Node(), YAML::Node()};
+  const common::Yaml none[] = {common::Yaml(), common::Yaml()};
   CHECK_FALSE(health::read_check(doc, none).has_value());
 
   CHECK(check_error({"{type: http, colour: red}"}) == "1: unknown key 'colour' in check");

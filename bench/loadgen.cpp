@@ -350,7 +350,7 @@ bool receive_tcp(Flow& f, Run& run) {
 
 int main(int argc, char** argv) {
   std::string server = "127.0.0.1", mix = "geo-ecs";
-  int port = 5399, window = 100, subnets = 50000, sockets = 4, pid = 0;
+  int port = 5399, window = 50, subnets = 50000, sockets = 4, pid = 0;
   double seconds = 10, rate = 0;
   long count = 50'000'000;
   bool tcp = false;

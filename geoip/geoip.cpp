@@ -293,8 +293,9 @@ Classifier compile(const Database& database, const Policy& policy) {
   for (std::size_t i = 0; i < by_place.size(); ++i)
     by_place[i] = intern(decide_place(policy, database.places()[i]).list);
 
+  std::vector<Classifier::Block> tilings[2];
   for (bool v6 : {false, true}) {
-    std::vector<Classifier::Block>& out = v6 ? c.v6_ : c.v4_;
+    std::vector<Classifier::Block>& out = tilings[v6];
     std::vector<const std::pair<Network, PreferenceList>*> overrides;
     for (const auto& o : policy.cidr)
       if (o.first.v6 == v6) overrides.push_back(&o);
@@ -330,12 +331,40 @@ Classifier compile(const Database& database, const Policy& policy) {
     };
     for (const auto& b : database.blocks(v6)) emit(emit, b.start, b.prefix, b.place);
   }
+  c.v4_.seal(tilings[0], 32);
+  c.v6_.seal(tilings[1], 128);
   return c;
 }
 
+template <class Key>
+void Classifier::Tiling<Key>::seal(const std::vector<Block>& blocks, int bits) {
+  starts.reserve(blocks.size());
+  values.reserve(blocks.size());
+  for (const Block& b : blocks) {
+    starts.push_back(static_cast<Key>(b.start));
+    values.push_back({b.list, b.prefix});
+  }
+  first.assign(65537, static_cast<std::uint32_t>(blocks.size()));
+  std::size_t i = 0;
+  for (std::uint32_t top = 0; top < 65536; ++top) {
+    while (i < starts.size() && (starts[i] >> (bits - 16)) < top) ++i;
+    first[top] = static_cast<std::uint32_t>(i);
+  }
+}
+
+template <class Key>
+Classification Classifier::Tiling<Key>::find(Key address, int bits) const noexcept {
+  const auto top = static_cast<std::size_t>(address >> (bits - 16));
+  // The holding block is the last one starting at or below ADDRESS: among
+  // this /16's blocks, or the one before them when none starts that low.
+  const Key* lo = starts.data() + first[top];
+  const Key* hi = starts.data() + first[top + 1];
+  const Key* after = std::upper_bound(lo, hi, address);
+  return values[static_cast<std::size_t>(after - starts.data()) - 1];
+}
+
 Classification Classifier::classify(bool v6, Address6 address) const noexcept {
-  const Block& b = block_holding(v6 ? v6_ : v4_, address);
-  return {b.list, b.prefix};
+  return v6 ? v6_.find(address, 128) : v4_.find(static_cast<std::uint32_t>(address), 32);
 }
 
 }  // namespace steerdns::geoip

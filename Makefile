@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 
 # Everything the build, the tests and `make run` need.
 DEB_PACKAGES := build-essential cmake pkg-config python3 \
-  libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev \
+  libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev libbenchmark-dev \
   libcurl4-openssl-dev nlohmann-json3-dev openssl ca-certificates \
   libcpp-httplib-dev libsystemd-dev help2man systemd \
   dnsutils knot-dnsutils unbound
@@ -35,6 +35,7 @@ deps:
 
 bench-deps: deps
 	$(call apt_install,$(BENCH_PACKAGES))
+	bench/peers/install.sh
 
 configure: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -471,6 +472,7 @@ struct Runtime::Impl {
   uv_loop_t main_loop;
   uv_signal_t sighup, sigterm, sigint;
   uv_async_t reload_async;
+  uv_timer_t collect_timer;  // frees retired worlds once no worker holds them
   int exit_code = 0;
 
   // Reloads asked for by the admin API, run on the main thread.
@@ -506,8 +508,24 @@ struct Runtime::Impl {
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");
     ReloadOutcome out;
     try {
-      Config next = load_config(config.path);
-      auto world = build_world(next, &monitor, &metrics);
+      // The new world is built on a thread of its own at the lowest CPU
+      // priority (nice 19; Linux sets it per thread), so that workers
+      // sharing its core keep answering at full speed while a large world
+      // compiles. The main thread waits for it, so the builder acts for it.
+      Config next;
+      std::shared_ptr<const World> world;
+      std::exception_ptr failure;
+      std::thread builder([&] {
+        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
+        try {
+          next = load_config(config.path);
+          world = build_world(next, &monitor, &metrics);
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      });
+      builder.join();
+      if (failure) std::rethrow_exception(failure);
       warn_restart_only_changes(next);
       spdlog::set_level(spdlog::level::from_str(next.log_level));
       out.records = world->zones.record_count();
@@ -569,7 +587,8 @@ struct Runtime::Impl {
       reload_requests.clear();
     }
     for (auto* h : {reinterpret_cast<uv_handle_t*>(&sighup), reinterpret_cast<uv_handle_t*>(&sigterm),
-                    reinterpret_cast<uv_handle_t*>(&sigint), reinterpret_cast<uv_handle_t*>(&reload_async)})
+                    reinterpret_cast<uv_handle_t*>(&sigint), reinterpret_cast<uv_handle_t*>(&reload_async),
+                    reinterpret_cast<uv_handle_t*>(&collect_timer)})
       uv_close(h, nullptr);
   }
 };
@@ -660,6 +679,12 @@ int Runtime::run() {
   uv_async_init(&m.main_loop, &m.reload_async,
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_reload_requests(); });
   m.reload_async.data = &m;
+  // A worker lets go of the previous world at its next receive batch; the
+  // world is then freed here, on the main thread, within a second.
+  uv_timer_init(&m.main_loop, &m.collect_timer);
+  m.collect_timer.data = &m;
+  uv_timer_start(&m.collect_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->publication.collect(); }, 1000,
+                 1000);
   auto stop = [](uv_signal_t* s, int signum) {
     auto* impl = static_cast<Impl*>(s->data);
     spdlog::info("{} received, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");

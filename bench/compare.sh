@@ -10,6 +10,7 @@
 # across servers. Loads, each for SECONDS:
 #   loadgen  geo-ecs    saturation, 50,000 ECS client subnets, 4 sockets × 50 outstanding (more overflows a default-sized receive buffer of a saturated server)
 #   loadgen  geo-ecs    fixed 40,000 queries/s
+#   loadgen  geo-ecs    fixed 100,000 queries/s (about half of saturation here: latency)
 #   loadgen  static     saturation
 #   loadgen  mix        saturation: static 4, geo-ecs 4, geo 1, nxdomain 1
 #   dnsperf  static     saturation over queries-static.txt (4 sockets, 500 outstanding)
@@ -95,6 +96,7 @@ run_load() {  # ROUND LOAD SERVER
       case $load in
         loadgen-geo-ecs) ;;
         loadgen-geo-ecs-40k) extra=(-r 40000) ;;
+        loadgen-geo-ecs-100k) extra=(-r 100000) ;;
         loadgen-static) mix=static ;;
         loadgen-mix) mix=static:4,geo-ecs:4,geo:1,nxdomain:1 ;;
       esac
@@ -129,7 +131,7 @@ for s in $servers; do
   start "$s" $((5391 + n))
   n=$((n + 1))
 done
-loads=${LOADS:-"loadgen-geo-ecs loadgen-geo-ecs-40k loadgen-static loadgen-mix dnsperf-static dnsperf-geo-ecs dnsperf-geo-ecs-40k"}
+loads=${LOADS:-"loadgen-geo-ecs loadgen-geo-ecs-40k loadgen-geo-ecs-100k loadgen-static loadgen-mix dnsperf-static dnsperf-geo-ecs dnsperf-geo-ecs-40k"}
 echo "$(nproc) cores, $(uname -r), $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
 echo "steerdns $("$bin" --version | cut -d' ' -f2), gdnsd $(dpkg-query -W -f='${Version}' gdnsd 2>/dev/null || echo -), knot $(dpkg-query -W -f='${Version}' knot 2>/dev/null || echo -), dnsperf $(dpkg-query -W -f='${Version}' dnsperf)"
 echo "servers on CPU $server_cpu (one UDP thread each), load on CPU $client_cpu, ${seconds}s per run, $runs rounds"

@@ -85,6 +85,24 @@ bool read_bool(const YamlDoc& doc, const Yaml& node, std::string_view key) {
   fail_at(doc, node, std::string(key) + ": '" + text + "' is not true or false");
 }
 
+std::uint64_t read_size(const YamlDoc& doc, const Yaml& node, std::string_view key, std::uint64_t min,
+                        std::uint64_t max) {
+  const std::string text = read_string(doc, node, key);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, text.data() + text.size() - end);
+  int shift = -1;
+  if (unit.empty()) shift = 0;
+  else if (unit == "k" || unit == "K") shift = 10;
+  else if (unit == "m" || unit == "M") shift = 20;
+  if (ec != std::errc() || end == text.data() || shift < 0)
+    fail_at(doc, node, std::string(key) + ": '" + text + "' is not a size (like 65536, 512k, 4m)");
+  if (value > (max >> shift) || (value << shift) < min)
+    fail_at(doc, node, std::string(key) + ": " + text + " is out of range " + std::to_string(min) + ".." +
+                           std::to_string(max));
+  return value << shift;
+}
+
 std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node,
                                         std::string_view key) {
   const std::string text = read_string(doc, node, key);

@@ -51,6 +51,9 @@ std::string read_string(const YamlDoc& doc, const Yaml& node, std::string_view k
 std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key,
                         std::uint64_t min, std::uint64_t max);
 bool read_bool(const YamlDoc& doc, const Yaml& node, std::string_view key);
+// Bytes: "65536", "512k", "4m" (binary multiples), within MIN..MAX.
+std::uint64_t read_size(const YamlDoc& doc, const Yaml& node, std::string_view key, std::uint64_t min,
+                        std::uint64_t max);
 // "250ms", "5s", "2m", "1h", or a bare integer meaning seconds.
 std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node, std::string_view key);
 

@@ -102,7 +102,7 @@ ListenAddress read_listen(const YamlDoc& doc, const common::Yaml& item) {
 }
 
 void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config) {
-  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "tcp", "user"});
+  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "user"});
   if (server["user"]) {
     config.user = common::read_string(doc, server["user"], "user");
     if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)
@@ -117,6 +117,9 @@ void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config)
   if (server["edns_payload"])
     config.edns_payload = static_cast<std::uint16_t>(
         common::read_uint(doc, server["edns_payload"], "edns_payload", 512, 4096));
+  if (server["udp_receive_buffer"])
+    config.udp_receive_buffer = static_cast<std::uint32_t>(
+        common::read_size(doc, server["udp_receive_buffer"], "udp_receive_buffer", 65536, 256u << 20));
   if (const auto tcp = server["tcp"]) {
     common::require_map_keys(doc, tcp, "server.tcp",
                              {"max_connections", "idle_timeout", "max_pipelined"});

@@ -46,6 +46,9 @@ struct Config {
   std::vector<ListenAddress> listen;
   unsigned workers = 0;  // resolved: never 0 after load_config()
   std::uint16_t edns_payload = 1232;
+  // Receive buffer of each UDP socket, in bytes: queries a burst leaves
+  // queued while a worker is busy. 0 = the system's default (rmem_default).
+  std::uint32_t udp_receive_buffer = 0;
   TcpLimits tcp;
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured

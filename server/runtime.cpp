@@ -623,6 +623,22 @@ void drop_privileges(const std::string& user) {
 // SO_REUSEPORT would let a second process (of the same user) join our
 // sockets' group and take half the traffic silently. An unshared bind first
 // fails with EADDRINUSE if anyone holds the address already.
+// Asks for BYTES of receive buffer: SO_RCVBUFFORCE while we still hold
+// CAP_NET_ADMIN (root, before dropping privileges), else SO_RCVBUF, which
+// net.core.rmem_max caps. Warns (once, for the first worker) when less was
+// granted. The kernel reports twice the payload it grants (bookkeeping).
+void set_receive_buffer(int fd, const ListenAddress& at, std::uint32_t bytes, bool report) {
+  const int want = static_cast<int>(bytes);
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+  int got = 0;
+  socklen_t size = sizeof got;
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &size);
+  if (report && got / 2 < want)
+    spdlog::warn("{}: udp_receive_buffer: {} bytes granted of {} (raise net.core.rmem_max, or start as root)",
+                 at.text, got / 2, want);
+}
+
 void check_address_free(const ListenAddress& at, int type) { ::close(open_socket(at, type, false)); }
 
 void Runtime::bind() {
@@ -640,6 +656,7 @@ void Runtime::bind() {
       if (at.udp) {
         auto s = std::make_unique<UdpSocket>();
         s->fd = open_socket(at, SOCK_DGRAM, true);
+        if (m.config.udp_receive_buffer > 0) set_receive_buffer(s->fd, at, m.config.udp_receive_buffer, i == 0);
         s->pktinfo = is_wildcard(at);
         s->worker = w.get();
         uv_poll_init(&w->loop, &s->poll, s->fd);

@@ -246,7 +246,7 @@ class Server:
     def __init__(self, zones, *, listen=None, workers=2, edns_payload=None, tcp=None,
                  level="info", query_log=False, zones_entry=None, config_text=None,
                  ready_zone=None, ready_addr=None, ready_tcp=False, port=None,
-                 start_timeout=10.0, zone_mtime=None, extra_config=None):
+                 start_timeout=10.0, zone_mtime=None, extra_config=None, server_options=None):
         require_binary()
         self.zones = dict(zones)
         self.listen = list(listen) if listen else ["127.0.0.1:{port}"]
@@ -276,6 +276,7 @@ class Server:
         self.zones_entry = zones_entry
         self.config_text = config_text
         self.extra_config = extra_config  # YAML appended to the generated config
+        self.server_options = dict(server_options or {})  # more keys of `server:`
         self.start_timeout = start_timeout
         self.zone_mtime = zone_mtime
         self.ready_zone = ready_zone or (zone_name_of(next(iter(self.zones.values())))
@@ -327,6 +328,8 @@ class Server:
         lines.append("  workers: %d" % self.workers)
         if self.edns_payload is not None:
             lines.append("  edns_payload: %d" % self.edns_payload)
+        for k, v in self.server_options.items():
+            lines.append("  %s: %s" % (k, v))
         if self.tcp:
             lines.append("  tcp:")
             for k, v in self.tcp.items():

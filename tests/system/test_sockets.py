@@ -123,5 +123,23 @@ class SighupDuringStartup(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, err)
 
 
+
+class ReceiveBuffer(ServerTestCase):
+    """server.udp_receive_buffer sizes every worker's UDP socket (root: with
+    SO_RCVBUFFORCE, beyond net.core.rmem_max)."""
+    SERVER_ARGS = dict(zones=ZONES, workers=2, server_options={"udp_receive_buffer": "3m"})
+
+    def test_every_udp_socket_has_the_buffer(self):
+        if os.geteuid() != 0:
+            self.skipTest("SO_RCVBUFFORCE needs root; rmem_max caps it otherwise")
+        out = subprocess.run(["ss", "-uamnH", f"sport = :{self.srv.port}"], capture_output=True, text=True,
+                             check=True).stdout
+        sizes = [int(x) for x in __import__("re").findall(r"rb(\d+)", out)]
+        self.assertEqual(len(sizes), 2, out)  # one socket per worker
+        for rb in sizes:  # the kernel reports twice the payload it grants
+            self.assertEqual(rb, 2 * 3 * 1024 * 1024, out)
+        self.assertAnswered(h.dig(self.srv.port, "www.example.com", "A"))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -55,9 +55,13 @@ PREFIX ?= /usr/local
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
+# About 15 minutes; bench/README.md says what each prints.
 bench: bench-deps build
-	bench/run-dnsperf.sh
+	bench/compare.sh
+	bench/run-scaling.sh
+	bench/run-startup.sh
 	bench/run-geo.sh
+	build/bench/micro --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 
 clean:
 	rm -rf $(BUILD)

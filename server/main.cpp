@@ -1,5 +1,6 @@
 // steerdns: the command-line shell. Thin by design: parse arguments, load,
 // hand over to Runtime. Everything it does is reachable from tests.
+#include <malloc.h>
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -88,6 +89,9 @@ int run_serve(const std::string& path) {
     monitor = std::make_unique<health::Monitor>(config.state_file);
     metrics = std::make_unique<server::Metrics>(config.workers);
     world = server::build_world(config, monitor.get(), metrics.get());
+    // Building a world allocates far more than the world keeps (the GeoIP
+    // database's walk, the zone YAML trees): give the freed memory back.
+    malloc_trim(0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -145,6 +146,10 @@ struct Worker {
   common::Pin<health::Table> health;
   uv_loop_t loop;
   uv_async_t stop;
+  // Moves the pins to the current world and health table once a second
+  // even without traffic, so an idle worker does not keep a retired world
+  // (and its memory) alive.
+  uv_timer_t refresh;
   std::vector<std::unique_ptr<UdpSocket>> udp;
   std::vector<std::unique_ptr<TcpListener>> tcp;
   std::unordered_set<TcpConnection*> connections;
@@ -446,6 +451,7 @@ void on_stop(uv_async_t* async) {
   const std::vector<TcpConnection*> open(w->connections.begin(), w->connections.end());
   for (TcpConnection* c : open) tcp_close(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->stop), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->refresh), nullptr);
 }
 
 }  // namespace
@@ -473,6 +479,7 @@ struct Runtime::Impl {
   uv_signal_t sighup, sigterm, sigint;
   uv_async_t reload_async;
   uv_timer_t collect_timer;  // frees retired worlds once no worker holds them
+  std::size_t retired_worlds = 0;
   int exit_code = 0;
 
   // Reloads asked for by the admin API, run on the main thread.
@@ -531,6 +538,7 @@ struct Runtime::Impl {
       out.records = world->zones.record_count();
       out.zones = world->zones.zones().size();
       publication.publish(std::move(world));
+      retired_worlds = 1;  // trimmed by the collect timer once freed
       out.ok = true;
     } catch (const std::exception& e) {
       out.error = e.what();
@@ -652,6 +660,16 @@ void Runtime::bind() {
     uv_loop_init(&w->loop);
     uv_async_init(&w->loop, &w->stop, on_stop);
     w->stop.data = w.get();
+    uv_timer_init(&w->loop, &w->refresh);
+    w->refresh.data = w.get();
+    uv_timer_start(
+        &w->refresh,
+        [](uv_timer_t* t) {
+          auto* worker = static_cast<Worker*>(t->data);
+          worker->pin.refresh();
+          worker->health.refresh();
+        },
+        1000, 1000);
     for (const auto& at : m.config.listen) {
       if (at.udp) {
         auto s = std::make_unique<UdpSocket>();
@@ -700,8 +718,17 @@ int Runtime::run() {
   // world is then freed here, on the main thread, within a second.
   uv_timer_init(&m.main_loop, &m.collect_timer);
   m.collect_timer.data = &m;
-  uv_timer_start(&m.collect_timer, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->publication.collect(); }, 1000,
-                 1000);
+  uv_timer_start(
+      &m.collect_timer,
+      [](uv_timer_t* t) {
+        auto& impl = *static_cast<Impl*>(t->data);
+        const std::size_t pinned = impl.publication.collect();
+        // The last retired world is gone: return its memory (and the
+        // build's) to the system, as at start-up.
+        if (impl.retired_worlds > 0 && pinned == 0) malloc_trim(0);
+        impl.retired_worlds = pinned;
+      },
+      1000, 1000);
   auto stop = [](uv_signal_t* s, int signum) {
     auto* impl = static_cast<Impl*>(s->data);
     spdlog::info("{} received, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -721,14 +748,18 @@ int Runtime::run() {
   std::string addresses;
   for (const auto& at : m.config.listen)
     addresses += (addresses.empty() ? "" : ", ") + at.text + (at.udp && at.tcp ? "" : at.udp ? " (udp)" : " (tcp)");
-  const auto world = m.publication.load();
-  const std::size_t records = world->zones.record_count();
-  spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(),
-               records, addresses, m.workers.size());
-  if (m.admin) m.admin->start();
-  // The first probe round finished before the world was built: tell systemd
-  // (Type=notify) we are ready only now.
-  sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(), records).c_str());
+  {
+    // Scoped: a world held here for the life of the loop would never be freed after a reload.
+    const auto world = m.publication.load();
+    const std::size_t records = world->zones.record_count();
+    spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(), records,
+                 addresses, m.workers.size());
+    if (m.admin) m.admin->start();
+    // The first probe round finished before the world was built: tell systemd
+    // (Type=notify) we are ready only now.
+    sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(), records)
+                     .c_str());
+  }
 
   uv_run(&m.main_loop, UV_RUN_DEFAULT);
 

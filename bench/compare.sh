@@ -48,20 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The example zone without its check block: VIPs unchecked, as in the peers.
-awk '/^    check:/ {skip = 1; next} skip && /^      / {next} {skip = 0; print}' \
-  "$top/examples/zones/example.com.yaml" >"$tmp/example.com.yaml"
-# Same SOA serial as the peers (theirs is the example's mtime).
-touch -r "$top/examples/zones/example.com.yaml" "$tmp/example.com.yaml"
-
-wait_answer() {  # PORT: until example.com SOA is answered (bounded)
-  for _ in $(seq 100); do
-    dig @127.0.0.1 -p "$1" example.com SOA +time=1 +tries=1 >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "nothing answers on 127.0.0.1:$1" >&2
-  return 1
-}
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
+example_without_checks "$tmp/example.com.yaml"  # as the peers: no health checks
 
 start() {  # SERVER PORT
   local s=$1 p=$2

@@ -33,10 +33,9 @@ done
 
 taskset -c "$server_cpu" "$bin" serve -c "$here/steerdns-bench.yaml" 2>"$tmp/log" &
 pid=$!
-for _ in $(seq 100); do
-  dig @127.0.0.1 -p "$port" example.com SOA +time=1 +tries=1 >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
+wait_answer "$port"
 echo "server resident size while serving: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 
 echo

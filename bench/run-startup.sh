@@ -24,6 +24,8 @@ port=5398
 server_cpu=${SERVER_CPU:-1}
 client_cpu=${CLIENT_CPU:-0}
 
+# shellcheck source=bench/common.sh
+. "$here/common.sh"
 tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -68,10 +70,7 @@ for _ in 1 2 3; do
   t0=$(ms)
   taskset -c "$server_cpu" "$bin" serve -c "$tmp/serve.yaml" 2>"$tmp/log" &
   pid=$!
-  for _ in $(seq 600); do
-    dig @127.0.0.1 -p "$port" h4.big.test A +time=1 +tries=1 +short 2>/dev/null | grep -q . && break
-    sleep 0.01
-  done
+  wait_answer "$port" h4.big.test A
   t1=$(ms)
   echo "first answer after $((t1 - t0)) ms; resident $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
@@ -81,10 +80,7 @@ echo
 echo "== reloads under load: $rate queries/s (geo+ECS) for ${seconds}s, SIGHUP every second"
 taskset -c "$server_cpu" "$bin" serve -c "$tmp/serve.yaml" 2>"$tmp/log" &
 pid=$!
-for _ in $(seq 600); do
-  dig @127.0.0.1 -p "$port" example.com SOA +time=1 +tries=1 +short 2>/dev/null | grep -q . && break
-  sleep 0.01
-done
+wait_answer "$port"
 taskset -c "$client_cpu" "$loadgen" -p "$port" -m geo-ecs -t "$seconds" -r "$rate" -P "$pid" >"$tmp/load" &
 load=$!
 sent=0

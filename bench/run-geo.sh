@@ -17,7 +17,7 @@ runs=${2:-3}
 port=5399
 server_cpu=${SERVER_CPU:-1}
 client_cpu=${CLIENT_CPU:-0}
-window=${WINDOW:-200}
+window=${WINDOW:-50}  # per socket, 4 sockets: more overflows a default-sized receive buffer
 
 tmp=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT

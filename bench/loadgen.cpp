@@ -437,9 +437,11 @@ int main(int argc, char** argv) {
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::array<epoll_event, 256> events;
   std::size_t turn = 0;
+  auto sent_until = stop;  // when sending ended: by time, or earlier by count
   for (;;) {
     auto now = Clock::now();
     const bool sending = now < stop && run.sent < count;
+    if (!sending) sent_until = std::min(sent_until, now);
     long outstanding = 0;
     for (Flow& f : flows) {
       expire(f, run, now, false);
@@ -491,7 +493,7 @@ int main(int argc, char** argv) {
   for (Flow& f : flows) expire(f, run, Clock::now(), true);
   const double cpu_ns = server_cpu_ns(pid) - cpu_before;
   const double elapsed =
-      std::chrono::duration<double>(std::min(Clock::now(), stop) - start).count();
+      std::chrono::duration<double>(sent_until - start).count();  // the drain after it is not load
   std::printf(
       "mix=%s transport=%s sockets=%d window=%d rate=%.0f sent=%ld answered=%ld lost=%ld qps=%.0f "
       "p50_us=%ld p90_us=%ld p99_us=%ld p999_us=%ld",

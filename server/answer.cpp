@@ -572,6 +572,7 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   Responder responder(world, health, q, w, source);
   responder.after_question_ = w.mark();
   Sections& s = responder.sections();
+  std::string_view answered_by;
   if (q.edns && q.edns_version > 0) {
     s.rcode = rcode::BADVERS;  // RFC 6891 §6.1.3
   } else if (q.qclass != kClassIn) {
@@ -584,6 +585,7 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
     s.rcode = rcode::REFUSED;  // zone transfers are not offered
   } else if (const Zone* zone = world.zones.find_zone(q.name())) {
     responder.resolve(*zone);
+    answered_by = zone->apex();
   } else {
     s.rcode = rcode::REFUSED;
   }
@@ -611,6 +613,7 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   AnswerInfo info{w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};
   info.geo = s.geo;
   info.region = s.region;
+  info.zone = answered_by;
   return info;
 }
 

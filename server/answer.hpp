@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include <sys/socket.h>
 
@@ -36,6 +37,9 @@ struct AnswerInfo {
   static constexpr std::uint8_t kNoRegion = UINT8_MAX;
   std::uint32_t geo = kNoGeo;
   std::uint8_t region = kNoRegion;
+  // The apex (wire format) of the zone that answered; empty when none did.
+  // Points into the world: valid while the caller holds it.
+  std::string_view zone;
 };
 
 // The smallest OUT buffer answer() accepts; TCP needs kMaxTcpMessage.

@@ -101,8 +101,38 @@ ListenAddress read_listen(const YamlDoc& doc, const common::Yaml& item) {
   return out;
 }
 
+void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfig& out) {
+  common::require_map_keys(doc, rrl, "server.rate_limit",
+                           {"responses_per_second", "nxdomains_per_second", "errors_per_second", "slip",
+                            "ipv4_prefix", "ipv6_prefix", "table_size", "exempt", "log_only"});
+  auto rate = [&](const char* key, unsigned fallback) {
+    return rrl[key] ? static_cast<unsigned>(common::read_uint(doc, rrl[key], key, 0, 1'000'000)) : fallback;
+  };
+  out.responses_per_second = rate("responses_per_second", 0);
+  // NXDOMAIN and errors default to the responses' rate, as in BIND.
+  out.nxdomains_per_second = rate("nxdomains_per_second", out.responses_per_second);
+  out.errors_per_second = rate("errors_per_second", out.responses_per_second);
+  if (rrl["slip"]) out.slip = static_cast<unsigned>(common::read_uint(doc, rrl["slip"], "slip", 0, 10));
+  if (rrl["ipv4_prefix"])
+    out.ipv4_prefix = static_cast<unsigned>(common::read_uint(doc, rrl["ipv4_prefix"], "ipv4_prefix", 8, 32));
+  if (rrl["ipv6_prefix"])
+    out.ipv6_prefix = static_cast<unsigned>(common::read_uint(doc, rrl["ipv6_prefix"], "ipv6_prefix", 16, 128));
+  if (rrl["table_size"])
+    out.table_size = common::read_size(doc, rrl["table_size"], "table_size", 1024, 64u << 20);
+  if (rrl["log_only"]) out.log_only = common::read_bool(doc, rrl["log_only"], "log_only");
+  if (const auto exempt = rrl["exempt"]) {
+    if (!exempt.is_sequence()) fail_at(doc, exempt, "exempt must be a list of networks (like 192.0.2.0/24)");
+    for (const auto& item : exempt) {
+      const std::string text = common::read_string(doc, item, "exempt");
+      const auto network = geoip::parse_network(text);
+      if (!network) fail_at(doc, item, "exempt: '" + text + "' is not a network (like 192.0.2.0/24 or 2001:db8::/32)");
+      out.exempt.push_back(*network);
+    }
+  }
+}
+
 void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config) {
-  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "user"});
+  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "rate_limit", "user"});
   if (server["user"]) {
     config.user = common::read_string(doc, server["user"], "user");
     if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)
@@ -122,19 +152,25 @@ void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config)
         common::read_size(doc, server["udp_receive_buffer"], "udp_receive_buffer", 65536, 256u << 20));
   if (const auto tcp = server["tcp"]) {
     common::require_map_keys(doc, tcp, "server.tcp",
-                             {"max_connections", "idle_timeout", "max_pipelined"});
+                             {"max_connections", "max_connections_per_client", "idle_timeout",
+                              "query_timeout", "max_pipelined"});
     if (tcp["max_connections"])
       config.tcp.max_connections = static_cast<unsigned>(
           common::read_uint(doc, tcp["max_connections"], "max_connections", 1, 1'000'000));
-    if (tcp["idle_timeout"]) {
-      config.tcp.idle_timeout = common::read_duration(doc, tcp["idle_timeout"], "idle_timeout");
-      if (config.tcp.idle_timeout.count() < 100)
-        fail_at(doc, tcp["idle_timeout"], "idle_timeout must be at least 100ms");
+    if (tcp["max_connections_per_client"])
+      config.tcp.max_connections_per_client = static_cast<unsigned>(common::read_uint(
+          doc, tcp["max_connections_per_client"], "max_connections_per_client", 1, 1'000'000));
+    for (const char* key : {"idle_timeout", "query_timeout"}) {
+      if (!tcp[key]) continue;
+      const auto value = common::read_duration(doc, tcp[key], key);
+      if (value.count() < 100) fail_at(doc, tcp[key], std::string(key) + " must be at least 100ms");
+      (key[0] == 'i' ? config.tcp.idle_timeout : config.tcp.query_timeout) = value;
     }
     if (tcp["max_pipelined"])
       config.tcp.max_pipelined = static_cast<unsigned>(
           common::read_uint(doc, tcp["max_pipelined"], "max_pipelined", 1, 65535));
   }
+  if (const auto rrl = server["rate_limit"]) read_rate_limit(doc, rrl, config.rate_limit);
 }
 
 void read_zones(const YamlDoc& doc, const common::Yaml& zones, Config& config) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "health/monitor.hpp"
+#include "server/rate_limit.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {
@@ -25,7 +26,12 @@ struct ListenAddress {
 
 struct TcpLimits {
   unsigned max_connections = 1024;
+  // Open connections from one client: one IPv4 address or IPv6 /64.
+  unsigned max_connections_per_client = 32;
+  // With no message in progress: close after this long without an answer.
   std::chrono::milliseconds idle_timeout{5000};
+  // From the first octet of a message (its length) to its last.
+  std::chrono::milliseconds query_timeout{2000};
   unsigned max_pipelined = 64;
 };
 
@@ -50,6 +56,7 @@ struct Config {
   // queued while a worker is busy. 0 = the system's default (rmem_default).
   std::uint32_t udp_receive_buffer = 0;
   TcpLimits tcp;
+  RateLimitConfig rate_limit;  // UDP response rate limiting; off unless configured
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
   std::string state_file;  // resolved; empty: no operator overrides

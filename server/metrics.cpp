@@ -217,8 +217,26 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   w.sample("steerdns_truncated_answers_total", {}, sum(&WorkerCounters::truncated));
   w.family("steerdns_send_errors_total", "counter", "Answers that could not be sent (socket buffer full, errors).");
   w.sample("steerdns_send_errors_total", {}, sum(&WorkerCounters::send_errors));
-  w.family("steerdns_tcp_refused_total", "counter", "TCP connections closed at once: the connection limit was reached.");
-  w.sample("steerdns_tcp_refused_total", {}, sum(&WorkerCounters::tcp_refused));
+  w.family("steerdns_tcp_refused_total", "counter",
+           "TCP connections closed at once, by the limit reached: the server's (max_connections) or the client's "
+           "(max_connections_per_client).");
+  w.sample("steerdns_tcp_refused_total", {{"limit", "server"}}, sum(&WorkerCounters::tcp_refused));
+  w.sample("steerdns_tcp_refused_total", {{"limit", "client"}}, sum(&WorkerCounters::tcp_client_refused));
+  w.family("steerdns_tcp_timeouts_total", "counter",
+           "TCP connections closed by a timeout: idle (no query) or query (a message begun but not finished in time).");
+  w.sample("steerdns_tcp_timeouts_total", {{"timeout", "idle"}}, sum(&WorkerCounters::tcp_idle_timeouts));
+  w.sample("steerdns_tcp_timeouts_total", {{"timeout", "query"}}, sum(&WorkerCounters::tcp_query_timeouts));
+  w.family("steerdns_rate_limited_total", "counter",
+           "UDP responses over their rate (server.rate_limit), by response kind and action: slip (sent empty with "
+           "TC=1), drop, or log (log_only: sent as usual).");
+  for (std::size_t k = 0; k < kResponseKinds; ++k)
+    for (std::size_t a = 0; a < kRateActions; ++a) {
+      std::uint64_t n = 0;
+      for (const auto& worker : m.workers) n += worker->rate_limited[k][a].load(std::memory_order_relaxed);
+      static constexpr const char* kActions[kRateActions] = {"log", "slip", "drop"};
+      w.sample("steerdns_rate_limited_total",
+               {{"kind", response_kind_name(static_cast<ResponseKind>(k))}, {"action", kActions[a]}}, n);
+    }
   w.family("steerdns_tcp_connections", "gauge", "TCP connections open now.");
   w.sample("steerdns_tcp_connections", {}, m.tcp_connections.load(std::memory_order_relaxed));
 

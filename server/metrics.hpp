@@ -22,6 +22,7 @@
 
 #include "health/monitor.hpp"
 #include "server/answer.hpp"
+#include "server/rate_limit.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {
@@ -43,6 +44,11 @@ struct alignas(64) WorkerCounters {
   std::array<std::array<std::array<std::atomic<std::uint64_t>, kRcodeBuckets>, kQtypeBuckets>, 2>
       queries{};  // [transport][qtype bucket][rcode bucket]
   std::atomic<std::uint64_t> truncated{0}, send_errors{0}, tcp_refused{0};
+  // UDP responses over their rate: [kind][action]; action pass counts what
+  // log_only let through.
+  std::array<std::array<std::atomic<std::uint64_t>, kRateActions>, kResponseKinds> rate_limited{};
+  // TCP connections closed at accept (the client's limit) and by timeout.
+  std::atomic<std::uint64_t> tcp_client_refused{0}, tcp_idle_timeouts{0}, tcp_query_timeouts{0};
 
   void count(Transport transport, const AnswerInfo& info) noexcept;
   std::uint64_t total(Transport transport) const noexcept;

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <deque>
 #include <future>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -30,6 +31,7 @@
 #include "server/answer.hpp"
 #include "server/metrics.hpp"
 #include "common/publication.hpp"
+#include "server/rate_limit.hpp"
 #include "server/text.hpp"
 
 namespace steerdns::server {
@@ -91,11 +93,57 @@ struct TcpListener {
   Worker* worker = nullptr;
 };
 
+// A TCP client as max_connections_per_client counts it: its IPv4 address,
+// or its IPv6 /64.
+struct ClientKey {
+  bool v6 = false;
+  std::uint64_t bits = 0;
+  auto operator<=>(const ClientKey&) const = default;
+};
+
+ClientKey client_key(const sockaddr_storage& peer) {
+  ClientKey key;
+  if (peer.ss_family == AF_INET6) {
+    key.v6 = true;
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(peer).sin6_addr;
+    for (int i = 0; i < 8; ++i) key.bits = key.bits << 8 | a.s6_addr[i];
+  } else if (peer.ss_family == AF_INET) {
+    key.bits = ntohl(reinterpret_cast<const sockaddr_in&>(peer).sin_addr.s_addr);
+  }
+  return key;
+}
+
+// Open connections per client, shared by the workers (accept and close
+// only: never on the query path).
+class ClientConnections {
+ public:
+  bool acquire(const ClientKey& key, unsigned limit) {
+    std::lock_guard lock(mutex_);
+    unsigned& n = open_[key];
+    if (n >= limit) {
+      if (n == 0) open_.erase(key);
+      return false;
+    }
+    ++n;
+    return true;
+  }
+  void release(const ClientKey& key) {
+    std::lock_guard lock(mutex_);
+    auto it = open_.find(key);
+    if (it != open_.end() && --it->second == 0) open_.erase(it);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<ClientKey, unsigned> open_;
+};
+
 struct TcpConnection {
   uv_tcp_t tcp;
   uv_timer_t timer;
   Worker* worker = nullptr;
   sockaddr_storage peer{};
+  ClientKey client;
   std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(1024);
   std::size_t have = 0;
   unsigned in_flight = 0;
@@ -103,7 +151,11 @@ struct TcpConnection {
   bool reading = false;
   bool closing = false;
   bool peer_done = false;  // EOF seen: close once the answers in flight are written
-  bool counted = false;
+  bool counted = false;         // in the server's connection count
+  bool client_counted = false;  // in its client's
+  // The timer runs for a message in progress (query_timeout, from its first
+  // octet) rather than for an idle connection (idle_timeout).
+  bool query_timer = false;
 };
 
 struct TcpWrite {
@@ -130,6 +182,8 @@ struct Shared {
   common::Publication<World>& world;
   const common::Publication<health::Table>& health;
   Metrics& metrics;  // also holds the TCP connection count shared by workers
+  RateLimiter* limiter;  // UDP response rate limiting; null when off
+  ClientConnections clients;
 };
 
 struct Worker {
@@ -158,7 +212,27 @@ struct Worker {
   WorkerCounters& stats;  // this worker's own: only it writes them
   std::uint64_t last_error_log = 0;
   std::uint64_t suppressed_errors = 0;
+  std::uint64_t last_limit_log = 0;
+  std::uint64_t suppressed_limits = 0;
   std::thread thread;
+
+  // A client's responses started to be rate limited: logged (at most once a
+  // second per worker, like errors) so an operator sees floods and can tune.
+  void log_limited(const sockaddr_storage& peer, const RateLimiter::Verdict& v, std::span<const std::uint8_t> query) {
+    const std::uint64_t now = uv_now(&loop);
+    if (last_limit_log != 0 && now - last_limit_log < 1000) {
+      ++suppressed_limits;
+      return;
+    }
+    const RateLimiter& limiter = *shared.limiter;
+    spdlog::warn("rate limit{}: {} responses to {} over {}/s ({}){}", limiter.config().log_only ? " (log only)" : "",
+                 response_kind_name(v.kind), limiter.network_text(peer), limiter.config().rate(v.kind),
+                 question_text(query),
+                 suppressed_limits > 0 ? fmt::format("; {} more networks limited in the last second", suppressed_limits)
+                                       : std::string());
+    suppressed_limits = 0;
+    last_limit_log = now;
+  }
 
   // Packet-path errors are logged at most once a second per worker.
   template <class... Args>
@@ -247,7 +321,21 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
-      const AnswerInfo info = answer(world, table, query, b.out[i], Transport::udp, &b.peers[i]);
+      AnswerInfo info = answer(world, table, query, b.out[i], Transport::udp, &b.peers[i]);
+      if (w.shared.limiter != nullptr && info.size > 0) {
+        const RateLimiter::Verdict v =
+            w.shared.limiter->check(b.peers[i], {b.out[i].data(), info.size}, info, uv_now(&w.loop));
+        if (v.limited) {
+          bump(w.stats.rate_limited[static_cast<std::size_t>(v.kind)][static_cast<std::size_t>(v.action)]);
+          if (v.started) w.log_limited(b.peers[i], v, query);
+          if (v.action == RateAction::drop) {
+            info.size = 0;
+          } else if (v.action == RateAction::slip) {
+            info.size = slip_response(b.out[i], info.size);
+            info.truncated = true;
+          }
+        }
+      }
       w.shared.metrics.count(w.index, world, Transport::udp, info);
       if (query_log) w.log_query("udp", b.peers[i], query, info);
       if (info.size == 0) continue;
@@ -289,6 +377,7 @@ void on_connection_closed(uv_handle_t* handle) {
   auto* c = static_cast<TcpConnection*>(handle->data);
   if (--c->open_handles > 0) return;
   if (c->counted) c->worker->shared.metrics.tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+  if (c->client_counted) c->worker->shared.clients.release(c->client);
   c->worker->connections.erase(c);
   delete c;
 }
@@ -300,11 +389,21 @@ void tcp_close(TcpConnection* c) {
   uv_close(reinterpret_cast<uv_handle_t*>(&c->timer), on_connection_closed);
 }
 
-void on_idle_timeout(uv_timer_t* timer) { tcp_close(static_cast<TcpConnection*>(timer->data)); }
+void on_tcp_timeout(uv_timer_t* timer) {
+  auto* c = static_cast<TcpConnection*>(timer->data);
+  WorkerCounters& stats = c->worker->stats;
+  bump(c->query_timer ? stats.tcp_query_timeouts : stats.tcp_idle_timeouts);
+  tcp_close(c);
+}
 
+void start_timer(TcpConnection* c, std::chrono::milliseconds timeout) {
+  uv_timer_start(&c->timer, on_tcp_timeout, static_cast<std::uint64_t>(timeout.count()), 0);
+}
+
+// Activity (accepted, an answer written): the idle timeout starts over,
+// unless a message is in progress, whose own deadline does not move.
 void restart_idle_timer(TcpConnection* c) {
-  uv_timer_start(&c->timer, on_idle_timeout,
-                 static_cast<std::uint64_t>(c->worker->shared.config.tcp.idle_timeout.count()), 0);
+  if (!c->query_timer) start_timer(c, c->worker->shared.config.tcp.idle_timeout);
 }
 
 void on_tcp_alloc(uv_handle_t* handle, std::size_t /*suggested*/, uv_buf_t* buf) {
@@ -381,6 +480,19 @@ void tcp_process(TcpConnection* c) {
   std::size_t need = 1024;
   if (c->have >= 2) need = std::max(need, 2 + static_cast<std::size_t>(c->buffer[0] << 8 | c->buffer[1]));
   if (c->buffer.size() < need) c->buffer.resize(need);
+  // A message in progress must be whole within query_timeout of its first
+  // octet, however slowly it trickles in (slowloris); a new message, one
+  // after a whole one, gets a deadline of its own. While reading is paused
+  // by the pipelining limit the wait is ours, so the idle timeout applies.
+  if (c->have > 0 && c->in_flight < max_in_flight && !c->peer_done) {
+    if (!c->query_timer || pos > 0) {
+      c->query_timer = true;
+      start_timer(c, w.shared.config.tcp.query_timeout);
+    }
+  } else if (c->query_timer) {
+    c->query_timer = false;
+    start_timer(c, w.shared.config.tcp.idle_timeout);
+  }
   // Reading pauses while the pipelining limit is reached, and resumes as
   // answers drain (on_tcp_written calls back here).
   if (c->in_flight >= max_in_flight) {
@@ -437,6 +549,15 @@ void on_tcp_connection(uv_stream_t* server, int status) {
     return;
   }
   c->counted = true;
+  c->client = client_key(c->peer);
+  if (!w.shared.clients.acquire(c->client, w.shared.config.tcp.max_connections_per_client)) {
+    bump(w.stats.tcp_client_refused);
+    w.log_error("worker {}: {} already has {} TCP connections open, closing a new one", w.index,
+                address_text(c->peer), w.shared.config.tcp.max_connections_per_client);
+    tcp_close(c);
+    return;
+  }
+  c->client_counted = true;
   uv_tcp_nodelay(&c->tcp, 1);
   restart_idle_timer(c);
   tcp_process(c);  // starts reading
@@ -462,7 +583,8 @@ struct Runtime::Impl {
         monitor(monitor),
         metrics(metrics),
         publication(std::move(world)),
-        shared{config, publication, monitor.table(), metrics} {
+        limiter(config.rate_limit.enabled() ? std::make_unique<RateLimiter>(config.rate_limit) : nullptr),
+        shared{config, publication, monitor.table(), metrics, limiter.get(), {}} {
     if (config.admin.enabled)
       admin = std::make_unique<Admin>(AdminContext{config, publication, monitor, metrics,
                                                    [this] { return request_reload(); }});
@@ -472,6 +594,7 @@ struct Runtime::Impl {
   health::Monitor& monitor;
   Metrics& metrics;
   common::Publication<World> publication;
+  std::unique_ptr<RateLimiter> limiter;
   Shared shared;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Admin> admin;
@@ -498,9 +621,22 @@ struct Runtime::Impl {
     if (listen_text(next) != listen_text(config)) warn("server.listen");
     if (next.workers != config.workers) warn("server.workers");
     if (next.tcp.max_connections != config.tcp.max_connections ||
-        next.tcp.idle_timeout != config.tcp.idle_timeout ||
+        next.tcp.max_connections_per_client != config.tcp.max_connections_per_client ||
+        next.tcp.idle_timeout != config.tcp.idle_timeout || next.tcp.query_timeout != config.tcp.query_timeout ||
         next.tcp.max_pipelined != config.tcp.max_pipelined)
       warn("server.tcp");
+    const RateLimitConfig& a = next.rate_limit;
+    const RateLimitConfig& b = config.rate_limit;
+    auto networks = [](const RateLimitConfig& r) {
+      std::string out;
+      for (const auto& n : r.exempt) out += n.text() + " ";
+      return out;
+    };
+    if (a.responses_per_second != b.responses_per_second || a.nxdomains_per_second != b.nxdomains_per_second ||
+        a.errors_per_second != b.errors_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
+        a.ipv6_prefix != b.ipv6_prefix || a.table_size != b.table_size || a.log_only != b.log_only ||
+        networks(a) != networks(b))
+      warn("server.rate_limit");
     if (next.query_log != config.query_log) warn("logging.query_log");
     if (next.state_file != config.state_file) warn("health.state_file");
     if (next.admin.enabled != config.admin.enabled || next.admin.text != config.admin.text ||

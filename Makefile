@@ -12,8 +12,15 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
   dnsutils knot-dnsutils unbound
 # Only for bench/.
 BENCH_PACKAGES := dnsperf util-linux time
+# Only for `make fuzz`: clang, its libFuzzer and sanitizer runtimes
+# (libclang-rt-14-dev; libfuzzer-14-dev is not needed for -fsanitize=fuzzer),
+# llvm-symbolizer (llvm-14) for readable stacks.
+FUZZ_PACKAGES := clang libclang-rt-14-dev llvm-14
+FUZZ_BUILD    ?= build-fuzz
+FUZZ_SECONDS  ?= 60
+FUZZ_TARGETS  := packet edns zone config health_json
 
-.PHONY: all deps bench-deps configure build run test install bench clean world-db
+.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz
 
 all: build
 
@@ -62,6 +69,26 @@ bench: bench-deps build
 	bench/run-startup.sh
 	bench/run-geo.sh
 	build/bench/micro --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+
+# libFuzzer targets (fuzz/) built with clang, ASan and UBSan in $(FUZZ_BUILD),
+# each run for FUZZ_SECONDS on a scratch copy of its seeds (fuzz/corpus/ is
+# left as it is). Findings (crash-*, leak-*, timeout-*, oom-*) are written to
+# $(FUZZ_BUILD)/fuzz-run/NAME/findings/; new coverage to .../corpus/.
+fuzz: deps
+	$(call apt_install,$(FUZZ_PACKAGES))
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEERDNS_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	@status=0; for t in $(FUZZ_TARGETS); do \
+	  work=$(FUZZ_BUILD)/fuzz-run/$$t; rm -rf $$work; mkdir -p $$work/corpus $$work/findings; \
+	  cp fuzz/corpus/$$t/* $$work/corpus/; \
+	  dict=""; [ -f fuzz/$$t.dict ] && dict=-dict=fuzz/$$t.dict; \
+	  echo "== fuzz_$$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_BUILD)/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $$dict \
+	    -print_final_stats=1 -artifact_prefix=$$work/findings/ $$work/corpus 2>$$work/log || \
+	    { status=1; tail -n 60 $$work/log; }; \
+	  grep -E '^(#[0-9]+[[:space:]]+DONE|Done|stat::number_of_executed_units|stat::average_exec_per_sec)' $$work/log || true; \
+	done; \
+	if [ $$status != 0 ]; then echo "fuzz: findings in $(FUZZ_BUILD)/fuzz-run/*/findings/"; fi; exit $$status
 
 clean:
 	rm -rf $(BUILD)

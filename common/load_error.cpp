@@ -36,8 +36,12 @@ YamlDoc load_yaml_file(const std::string& path) {
   if (!in) throw LoadError(path, 0, "cannot open file");
   std::stringstream text;
   text << in.rdbuf();
+  return parse_yaml_text(text.str(), path);
+}
+
+YamlDoc parse_yaml_text(std::string_view text, const std::string& path) {
   try {
-    return YamlDoc{path, Yaml::parse(text.str())};
+    return YamlDoc{path, Yaml::parse(text)};
   } catch (const YamlSyntaxError& e) {
     throw LoadError(path, e.line(), std::string("YAML syntax: ") + e.what());
   }

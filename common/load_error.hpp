@@ -39,6 +39,8 @@ struct YamlDoc {
 
 // Reads and parses PATH; syntax errors become LoadError with the parser's line.
 YamlDoc load_yaml_file(const std::string& path);
+// Parses TEXT as the contents of PATH (named in errors; not read).
+YamlDoc parse_yaml_text(std::string_view text, const std::string& path);
 
 [[noreturn]] void fail_at(const YamlDoc& doc, const Yaml& at, const std::string& reason);
 

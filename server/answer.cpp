@@ -6,6 +6,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "server/edns.hpp"
 #include "server/writer.hpp"
 
 namespace steerdns::server {
@@ -19,7 +20,6 @@ namespace {
 
 constexpr std::size_t kHeader = 12;
 constexpr std::size_t kOptSize = 11;  // root owner, type, class, ttl, rdlength 0
-constexpr std::uint16_t kOptionEcs = 8;   // EDNS Client Subnet (RFC 7871)
 constexpr std::size_t kEcsFixed = 4 + 4;  // option code and length, family, source, scope
 constexpr int kMaxCnameChain = 8;
 constexpr std::uint16_t kClassIn = 1;
@@ -31,15 +31,6 @@ inline std::uint16_t read_u16(const std::uint8_t* p) noexcept {
 }
 
 enum class Parse : std::uint8_t { ok, drop, formerr, notimp };
-
-// The EDNS Client Subnet option of a query, validated (RFC 7871 §6, §7.1.1).
-struct ClientSubnet {
-  bool present = false;
-  std::uint16_t family = 0;  // 1 = IPv4, 2 = IPv6
-  std::uint8_t source = 0;   // SOURCE PREFIX-LENGTH
-  std::uint8_t address[16] = {};
-  std::size_t address_size() const noexcept { return (source + 7u) / 8u; }
-};
 
 struct Query {
   const std::uint8_t* packet = nullptr;
@@ -73,24 +64,6 @@ bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexce
   return false;
 }
 
-// RFC 7871: FORMERR for a second ECS option, an unknown family, a source
-// prefix longer than the family's address, a non-zero scope in a query, an
-// address of the wrong length, or address bits set beyond the source prefix.
-bool read_ecs(ClientSubnet& ecs, const std::uint8_t* data, std::size_t len) noexcept {
-  if (ecs.present || len < 4) return false;
-  ecs.family = read_u16(data);
-  ecs.source = data[2];
-  const std::uint8_t scope = data[3];
-  const unsigned max_bits = ecs.family == 1 ? 32 : ecs.family == 2 ? 128 : 0;
-  if (max_bits == 0 || ecs.source > max_bits || scope != 0) return false;
-  if (len - 4 != ecs.address_size()) return false;
-  std::memcpy(ecs.address, data + 4, len - 4);
-  if (ecs.source % 8 != 0 && (ecs.address[ecs.source / 8] & (0xFF >> (ecs.source % 8))) != 0)
-    return false;
-  ecs.present = true;
-  return true;
-}
-
 // Reads an OPT record's fixed part and options (RFC 6891 §6.1).
 Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   if (q.edns) return Parse::formerr;  // more than one OPT
@@ -100,19 +73,8 @@ Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   q.edns_payload = std::max<std::uint16_t>(read_u16(p + 2), 512);
   q.edns_version = p[5];
   q.edns_do = (p[6] & 0x80) != 0;
-  const std::size_t rdlen = read_u16(p + 8);
-  std::size_t at = pos + 10;
-  const std::size_t end = at + rdlen;
-  while (at < end) {
-    if (at + 4 > end) return Parse::formerr;
-    const std::uint16_t code = read_u16(q.packet + at);
-    const std::size_t option_len = read_u16(q.packet + at + 2);
-    const std::uint8_t* data = q.packet + at + 4;
-    at += 4 + option_len;
-    if (at > end) return Parse::formerr;
-    if (code == kOptionEcs && !read_ecs(q.ecs, data, option_len)) return Parse::formerr;
-    // Unknown options are ignored (RFC 6891 §6.1.2).
-  }
+  // The caller checked that RDLENGTH octets of RDATA are in the packet.
+  if (!read_opt_options(p + 10, read_u16(p + 8), q.ecs)) return Parse::formerr;
   return Parse::ok;
 }
 

@@ -31,10 +31,20 @@ bool parse_admin_address(const std::string& text, AdminConfig& admin) {
 }
 
 std::string read_token_file(const std::string& path) {
+  // Only a regular file, and only its first line up to kMax octets: a path
+  // such as /dev/zero filled memory, and a FIFO or /dev/stdin would block.
+  constexpr std::size_t kMax = 4096;
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw std::runtime_error("cannot read '" + path + "': not a regular file");
   std::ifstream file(path);
   if (!file) throw std::runtime_error("cannot read '" + path + "'");
-  std::string token;
-  std::getline(file, token);
+  std::string token(kMax + 1, '\0');
+  file.read(token.data(), static_cast<std::streamsize>(token.size()));
+  token.resize(static_cast<std::size_t>(file.gcount()));
+  const auto newline = token.find('\n');
+  if (newline == std::string::npos && token.size() > kMax)
+    throw std::runtime_error("'" + path + "': the token is longer than 4096 characters");
+  token.resize(std::min(newline, token.size()));
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   return token;
 }

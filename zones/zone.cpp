@@ -168,6 +168,12 @@ class ZoneBuilder {
     for (std::size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
       ldns_rdf* rdf = ldns_rr_rdf(rr, i);
       if (ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME) {
+        // ldns completes a relative name with the origin without checking
+        // the result's length (RFC 1035 §2.3.4: 255 octets at most).
+        if (ldns_rdf_size(rdf) > 255) {
+          ldns_rr_free(rr);
+          fail_at(doc_, at, std::string(type_name) + " '" + data + "': a name in it is longer than 255 octets");
+        }
         ldns_dname2canonical(rdf);
         names.emplace_back(reinterpret_cast<const char*>(ldns_rdf_data(rdf)), ldns_rdf_size(rdf));
       }
@@ -299,7 +305,8 @@ class ZoneBuilder {
     const std::string text = common::read_string(doc_, node, key);
     double value = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size() || value < -limit || value > limit)
+    // Written so that NaN ("nan" parses) fails too: it compares false.
+    if (ec != std::errc() || end != text.data() + text.size() || !(value >= -limit && value <= limit))
       fail_at(doc_, node, std::string(key) + ": '" + text + "' is not a number in -" +
                               std::to_string(static_cast<int>(limit)) + ".." +
                               std::to_string(static_cast<int>(limit)));
@@ -635,6 +642,10 @@ class ZoneBuilder {
 
 std::unique_ptr<Zone> load_zone(const std::string& path) {
   return ZoneBuilder(common::load_yaml_file(path)).build();
+}
+
+std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path) {
+  return ZoneBuilder(common::parse_yaml_text(text, path)).build();
 }
 
 ZoneTable::ZoneTable(std::vector<std::unique_ptr<Zone>> zones) : zones_(std::move(zones)) {

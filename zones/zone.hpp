@@ -173,6 +173,9 @@ class Zone {
 // Parses and compiles one zone file. Throws common::LoadError with
 // file:line:reason on any problem.
 std::unique_ptr<Zone> load_zone(const std::string& path);
+// The same from TEXT, as the contents of PATH: PATH names the file in errors
+// and is only read for `serial: auto` (its mtime). Tests and fuzzing.
+std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path);
 
 class ZoneTable {
  public:

@@ -1,0 +1,85 @@
+// server/edns.hpp on its own: OPT options and EDNS Client Subnet (RFC 7871),
+// and zones::load_zone_text (the loader the fuzz targets use).
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include "common/load_error.hpp"
+#include "server/edns.hpp"
+#include "zones/zone.hpp"
+
+using namespace steerdns;
+
+namespace {
+
+std::vector<std::uint8_t> option(std::uint16_t code, std::vector<std::uint8_t> data) {
+  data.insert(data.begin(), {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code),
+                             static_cast<std::uint8_t>(data.size() >> 8),
+                             static_cast<std::uint8_t>(data.size())});
+  return data;
+}
+
+bool read(const std::vector<std::uint8_t>& rdata, server::ClientSubnet& ecs) {
+  return server::read_opt_options(rdata.data(), rdata.size(), ecs);
+}
+
+std::vector<std::uint8_t> operator+(std::vector<std::uint8_t> a,
+                                    const std::vector<std::uint8_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("OPT options: unknown ones are skipped, ECS is read, overruns are FORMERR") {
+  server::ClientSubnet ecs;
+  CHECK(read({}, ecs));
+  CHECK_FALSE(ecs.present);
+  CHECK(read(option(10, {1, 2, 3, 4, 5, 6, 7, 8}) + option(12, {0, 0, 0}), ecs));
+  CHECK_FALSE(ecs.present);
+
+  server::ClientSubnet v4;
+  REQUIRE(read(option(10, {1, 2, 3, 4, 5, 6, 7, 8}) + option(8, {0, 1, 21, 0, 193, 51, 24}), v4));
+  CHECK(v4.present);
+  CHECK(v4.family == 1);
+  CHECK(v4.source == 21);
+  CHECK(v4.address_size() == 3);
+  CHECK(v4.address[0] == 193);
+  CHECK(v4.address[2] == 24);
+  CHECK(v4.address[3] == 0);
+
+  server::ClientSubnet bad;
+  CHECK_FALSE(read({0, 8, 0}, bad));               // an option header cut short
+  CHECK_FALSE(read({0, 10, 0, 9, 1, 2, 3}, bad));  // data past the RDATA
+  CHECK_FALSE(read(option(65000, {}) + std::vector<std::uint8_t>{0}, bad));
+}
+
+TEST_CASE("ECS (RFC 7871 §7.1.1): what makes the query FORMERR") {
+  auto rejects = [](std::vector<std::uint8_t> data) {
+    server::ClientSubnet ecs;
+    return !read(option(8, std::move(data)), ecs);
+  };
+  CHECK(rejects({0, 1, 24}));                     // shorter than family, source, scope
+  CHECK(rejects({0, 3, 0, 0}));                   // unknown family
+  CHECK(rejects({0, 1, 33, 0, 1, 2, 3, 4, 5}));   // longer than IPv4
+  CHECK(rejects({0, 1, 24, 8, 193, 51, 24}));     // a scope in a query
+  CHECK(rejects({0, 1, 24, 0, 193, 51, 24, 0}));  // an address longer than the prefix
+  CHECK(rejects({0, 1, 23, 0, 193, 51, 25}));     // a bit set beyond the prefix
+  CHECK_FALSE(rejects({0, 1, 0, 0}));             // source 0: no address
+  CHECK_FALSE(rejects({0, 2, 128, 0, 0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}));
+  server::ClientSubnet twice;
+  CHECK_FALSE(read(option(8, {0, 1, 0, 0}) + option(8, {0, 1, 0, 0}), twice));
+}
+
+TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
+  auto zone = zones::load_zone_text(
+      "zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n", "text.yaml");
+  CHECK(zone->serial() == 9);
+  CHECK(zone->file() == "text.yaml");
+  try {
+    zones::load_zone_text("zone: example.com\nsoa: {mname: ns1\n", "broken.yaml");
+    FAIL("no error");
+  } catch (const common::LoadError& e) {
+    CHECK(std::string(e.what()).find("broken.yaml:") == 0);
+  }
+}

@@ -229,6 +229,15 @@ Database Database::open(const std::string& path) {
   MMDB_close(&mmdb);
   if (db.places_.size() <= 1)
     throw LoadError(path, 0, "the GeoIP database holds no network with data");
+  // A data section that does not decode reads as records without fields, so
+  // a file whose search tree is intact but whose data is garbage would load
+  // and place no client at all (every one on the default list).
+  if (std::none_of(db.places_.begin(), db.places_.end(), [](const Place& p) {
+        return p.located || !p.country.empty() || !p.continent.empty();
+      }))
+    throw LoadError(path, 0,
+                    "corrupt database, or not a City or Country database: no record holds a "
+                    "location, country or continent");
   return db;
 }
 

@@ -226,6 +226,11 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
            "TCP connections closed by a timeout: idle (no query) or query (a message begun but not finished in time).");
   w.sample("steerdns_tcp_timeouts_total", {{"timeout", "idle"}}, sum(&WorkerCounters::tcp_idle_timeouts));
   w.sample("steerdns_tcp_timeouts_total", {{"timeout", "query"}}, sum(&WorkerCounters::tcp_query_timeouts));
+  w.family("steerdns_tcp_accept_errors_total", "counter",
+           "TCP connections the kernel could not hand over (accept failed: EMFILE at the "
+           "descriptor limit, ENFILE, ENOBUFS, ...); after a resource error the listener pauses "
+           "briefly and the connections wait.");
+  w.sample("steerdns_tcp_accept_errors_total", {}, sum(&WorkerCounters::tcp_accept_errors));
   w.family("steerdns_rate_limited_total", "counter",
            "UDP responses over their rate (server.rate_limit), by response kind and action: slip (sent empty with "
            "TC=1), drop, or log (log_only: sent as usual).");

@@ -49,6 +49,8 @@ struct alignas(64) WorkerCounters {
   std::array<std::array<std::atomic<std::uint64_t>, kRateActions>, kResponseKinds> rate_limited{};
   // TCP connections closed at accept (the client's limit) and by timeout.
   std::atomic<std::uint64_t> tcp_client_refused{0}, tcp_idle_timeouts{0}, tcp_query_timeouts{0};
+  // accept() failures (EMFILE at the descriptor limit, ENFILE, ENOBUFS, ...).
+  std::atomic<std::uint64_t> tcp_accept_errors{0};
 
   void count(Transport transport, const AnswerInfo& info) noexcept;
   std::uint64_t total(Transport transport) const noexcept;

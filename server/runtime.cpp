@@ -42,6 +42,7 @@ constexpr int kBatch = 64;             // datagrams per recvmmsg/sendmmsg
 constexpr int kRoundsPerWakeup = 16;   // batches before yielding to the loop (fairness with TCP)
 constexpr std::size_t kUdpBuffer = 4096;  // our EDNS payload is at most 4096
 constexpr int kListenBacklog = 1024;
+constexpr std::uint64_t kAcceptPauseMs = 100;  // after accept() fails for want of a resource
 
 std::string errno_text(int err) { return std::strerror(err); }
 
@@ -88,8 +89,16 @@ struct UdpSocket {
   Worker* worker = nullptr;
 };
 
+// A listening socket the worker accepts from itself, not with uv_listen():
+// at the descriptor limit, once libuv's spare descriptor is gone (another
+// thread took the slot it freed), libuv's accept loop retries EMFILE
+// without end, and the worker's UDP stops with it. Here a resource error
+// pauses accepting for kAcceptPauseMs; the connections wait in the
+// kernel's queue meanwhile.
 struct TcpListener {
-  uv_tcp_t handle;
+  uv_poll_t poll;
+  uv_timer_t pause;
+  int fd = -1;
   Worker* worker = nullptr;
 };
 
@@ -425,6 +434,9 @@ void on_tcp_written(uv_write_t* request, int status) {
   TcpConnection* c = write->connection;
   delete write;
   --c->in_flight;
+  // Not (wholly) sent: a write error, or the connection closed with the
+  // answer still queued (a client that stopped reading, timed out).
+  if (status < 0) bump(c->worker->stats.send_errors);
   if (c->closing) return;
   if (status < 0) {
     tcp_close(c);
@@ -519,13 +531,8 @@ void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
   tcp_process(c);
 }
 
-void on_tcp_connection(uv_stream_t* server, int status) {
-  auto* listener = static_cast<TcpListener*>(server->data);
-  Worker& w = *listener->worker;
-  if (status < 0) {
-    w.log_error("worker {}: tcp accept: {}", w.index, uv_strerror(status));
-    return;
-  }
+// FD: a connection just accepted (non-blocking); this takes it over.
+void on_tcp_connection(Worker& w, int fd) {
   auto* c = new TcpConnection;
   c->worker = &w;
   uv_tcp_init(&w.loop, &c->tcp);
@@ -533,7 +540,8 @@ void on_tcp_connection(uv_stream_t* server, int status) {
   c->tcp.data = c;
   c->timer.data = c;
   w.connections.insert(c);
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    ::close(fd);
     tcp_close(c);
     return;
   }
@@ -563,12 +571,51 @@ void on_tcp_connection(uv_stream_t* server, int status) {
   tcp_process(c);  // starts reading
 }
 
+void on_tcp_acceptable(uv_poll_t* handle, int status, int /*events*/) {
+  auto* l = static_cast<TcpListener*>(handle->data);
+  Worker& w = *l->worker;
+  if (status < 0) {
+    w.log_error("worker {}: tcp poll: {}", w.index, uv_strerror(status));
+    return;
+  }
+  for (int i = 0; i < kBatch; ++i) {  // the poll is level-triggered: the rest next time round
+    const int fd = ::accept4(l->fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      on_tcp_connection(w, fd);
+      continue;
+    }
+    const int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    // The client gave up first: nothing to count.
+    if (err == EINTR || err == ECONNABORTED) continue;
+    bump(w.stats.tcp_accept_errors);
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      w.log_error("worker {}: tcp accept: {}; accepting again in {} ms", w.index, errno_text(err),
+                  kAcceptPauseMs);
+      uv_poll_stop(&l->poll);
+      uv_timer_start(
+          &l->pause,
+          [](uv_timer_t* t) {
+            auto* listener = static_cast<TcpListener*>(t->data);
+            uv_poll_start(&listener->poll, UV_READABLE, on_tcp_acceptable);
+          },
+          kAcceptPauseMs, 0);
+      return;
+    }
+    // That connection's own error (Linux passes some network errors on): the next one.
+    w.log_error("worker {}: tcp accept: {}", w.index, errno_text(err));
+  }
+}
+
 // ---- worker lifecycle ---------------------------------------------------
 
 void on_stop(uv_async_t* async) {
   auto* w = static_cast<Worker*>(async->data);
   for (auto& s : w->udp) uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), nullptr);
-  for (auto& l : w->tcp) uv_close(reinterpret_cast<uv_handle_t*>(&l->handle), nullptr);
+  for (auto& l : w->tcp) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->pause), nullptr);
+  }
   const std::vector<TcpConnection*> open(w->connections.begin(), w->connections.end());
   for (TcpConnection* c : open) tcp_close(c);
   uv_close(reinterpret_cast<uv_handle_t*>(&w->stop), nullptr);
@@ -819,15 +866,16 @@ void Runtime::bind() {
       }
       if (at.tcp) {
         auto l = std::make_unique<TcpListener>();
-        const int fd = open_socket(at, SOCK_STREAM, true);
-        uv_tcp_init(&w->loop, &l->handle);
-        uv_tcp_open(&l->handle, fd);
-        l->handle.data = l.get();
+        l->fd = open_socket(at, SOCK_STREAM, true);
+        if (::listen(l->fd, kListenBacklog) != 0) {
+          const int err = errno;
+          ::close(l->fd);
+          throw std::runtime_error(at.text + " (tcp): listen: " + errno_text(err));
+        }
         l->worker = w.get();
-        if (const int err = uv_listen(reinterpret_cast<uv_stream_t*>(&l->handle), kListenBacklog,
-                                      on_tcp_connection);
-            err != 0)
-          throw std::runtime_error(at.text + " (tcp): listen: " + uv_strerror(err));
+        uv_poll_init(&w->loop, &l->poll, l->fd);
+        uv_timer_init(&w->loop, &l->pause);
+        l->poll.data = l->pause.data = l.get();
         w->tcp.push_back(std::move(l));
       }
     }
@@ -876,6 +924,7 @@ int Runtime::run() {
 
   for (auto& w : m.workers) {
     for (auto& s : w->udp) uv_poll_start(&s->poll, UV_READABLE, on_udp_readable);
+    for (auto& l : w->tcp) uv_poll_start(&l->poll, UV_READABLE, on_tcp_acceptable);
     Worker* raw = w.get();
     w->thread = std::thread([raw] {
       uv_run(&raw->loop, UV_RUN_DEFAULT);
@@ -906,6 +955,7 @@ int Runtime::run() {
     w->thread.join();
     uv_loop_close(&w->loop);
     for (auto& s : w->udp) ::close(s->fd);
+    for (auto& l : w->tcp) ::close(l->fd);
     udp += w->stats.total(Transport::udp);
     tcp += w->stats.total(Transport::tcp);
   }

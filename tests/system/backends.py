@@ -10,6 +10,15 @@ port (a VIP), with a switchable `mode`:
   text               -> 200, "all good" (no JSON, no "HEALTHY")
   hang               accept, read the request, never answer (until the peer
                      closes, the backend stops, or 30 s pass)
+  endless            -> 200, a JSON document whose body never ends (no length;
+                     filler as fast as the client reads)
+  endless_headers    -> 200, then header lines that never end
+  trickle            a healthy answer sent one byte per second (TRICKLE_PERIOD)
+
+The last four stop when the peer closes, the backend stops, or HANG_LIMIT
+(30 s) passes; each request's record gets "end" (monotonic time the handler
+finished) and "sent" (bytes written), so a test can see how long the prober
+kept the connection.
 
 Any other path answers 404.  `stop()` closes the listening socket (new
 connections are refused); `start()` binds the same address and port again.
@@ -52,9 +61,11 @@ SERVICE_UNHEALTHY_JSON = {
                   "message": "Access is down"}],
 }
 
-MODES = ("healthy", "unhealthy", "service_unhealthy", "redirect", "text", "hang")
+MODES = ("healthy", "unhealthy", "service_unhealthy", "redirect", "text", "hang",
+         "endless", "endless_headers", "trickle")
 
 HANG_LIMIT = 30.0  # a hung request is released after this long at most
+TRICKLE_PERIOD = 1.0  # seconds between two bytes in mode "trickle"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -68,11 +79,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         backend = self.server.backend
         mode = backend.mode
-        backend._record(self, mode)
+        self._entry = backend._record(self, mode)
+        try:
+            self._answer(backend, mode)
+        finally:
+            self._entry["end"] = time.monotonic()
+
+    def _answer(self, backend, mode):
         if self.path.split("?", 1)[0] != JFROG_PATH:
             return self._send(404, "text/plain", b"not found\n")
         if mode == "hang":
             return self._hang(backend)
+        if mode == "endless":
+            return self._endless(backend)
+        if mode == "endless_headers":
+            return self._endless_headers(backend)
+        if mode == "trickle":
+            return self._trickle(backend)
         if mode == "healthy":
             return self._send(200, "application/json", json.dumps(HEALTHY_JSON).encode())
         if mode == "unhealthy":
@@ -97,6 +120,65 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
         self.close_connection = True
+
+    def _write(self, data):
+        self.wfile.write(data)
+        self._entry["sent"] = self._entry.get("sent", 0) + len(data)
+
+    def _peer_closed(self, wait):
+        """True once the peer closed (or the socket failed); waits up to `wait` s."""
+        try:
+            ready, _, _ = select.select([self.connection], [], [], wait)
+            return bool(ready) and not self.connection.recv(4096)
+        except (OSError, ValueError):
+            return True
+
+    def _endless(self, backend):
+        """200 and a body without end, as fast as the client takes it."""
+        self.close_connection = True
+        deadline = time.monotonic() + HANG_LIMIT
+        filler = b"x" * 16384
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self._write(b'{"router": {"node_id": "n1", "state": "HEALTHY", "message": "OK"}, '
+                        b'"services": [], "padding": "')
+            while not backend._stopping.is_set() and time.monotonic() < deadline:
+                self._write(filler)  # raises once the client has closed
+        except OSError:
+            pass
+
+    def _endless_headers(self, backend):
+        """A status line, then header lines without end."""
+        self.close_connection = True
+        deadline = time.monotonic() + HANG_LIMIT
+        try:
+            self._write(b"HTTP/1.0 200 OK\r\n")
+            i = 0
+            while not backend._stopping.is_set() and time.monotonic() < deadline:
+                i += 1
+                self._write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 200))
+        except OSError:
+            pass
+
+    def _trickle(self, backend):
+        """A whole healthy answer, one byte every TRICKLE_PERIOD."""
+        self.close_connection = True
+        body = json.dumps(HEALTHY_JSON).encode()
+        data = (b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+        deadline = time.monotonic() + HANG_LIMIT
+        try:
+            for i in range(len(data)):
+                if backend._stopping.is_set() or time.monotonic() >= deadline:
+                    return
+                self._write(data[i:i + 1])
+                if self._peer_closed(TRICKLE_PERIOD):
+                    return
+        except OSError:
+            pass
 
     def _hang(self, backend):
         """Never answer: wait (bounded) until the client gives up or we stop."""
@@ -203,6 +285,7 @@ class Backend:
                  "headers": {k.lower(): v for k, v in handler.headers.items()}}
         with self._lock:
             self._requests.append(entry)
+        return entry
 
     def _record_sni(self, name):
         with self._lock:

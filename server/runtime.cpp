@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -692,41 +693,75 @@ struct Runtime::Impl {
     if (next.user != config.user) warn("server.user");
   }
 
-  // On the main thread (SIGHUP, or the admin API through request_reload).
-  ReloadOutcome reload() {
-    const auto started = std::chrono::steady_clock::now();
+  // Reloads run on the main thread's loop without blocking it: the new
+  // world is built on a thread of its own at the lowest CPU priority (nice
+  // 19; Linux sets it per thread), so that workers sharing its core keep
+  // answering at full speed while a large world compiles, and the loop
+  // keeps handling signals (SIGTERM during a reload stops at once). The
+  // builder reports through `built`; reloads asked for meanwhile are
+  // merged into one that starts when it is done.
+  std::thread builder;
+  uv_async_t built;
+  bool building = false;
+  bool reload_again = false;  // asked for while building (SIGHUP or the API)
+  std::atomic<bool> build_done{false};  // the builder's last act but telling the loop
+  std::chrono::steady_clock::time_point build_started;
+  Config next_config;
+  std::shared_ptr<const World> next_world;
+  std::exception_ptr build_failure;
+  std::vector<std::promise<ReloadOutcome>*> answered_by_build;  // waiting for the build under way
+  std::vector<std::promise<ReloadOutcome>*> answered_by_next;   // asked for while it ran
+
+  // On the main thread: SIGHUP, or the admin API through request_reload.
+  void reload(std::vector<std::promise<ReloadOutcome>*> waiting = {}) {
+    if (stopping) {
+      for (auto* p : waiting) p->set_value({false, "the server is stopping", 0, 0, 0});
+      return;
+    }
+    if (building) {  // the files may have changed after the build read them: build again after it
+      reload_again = true;
+      answered_by_next.insert(answered_by_next.end(), waiting.begin(), waiting.end());
+      return;
+    }
+    building = true;
+    build_done = false;
+    answered_by_build = std::move(waiting);
+    build_started = std::chrono::steady_clock::now();
     sd_notify(0, "RELOADING=1\nSTATUS=reloading");
+    builder = std::thread([this] {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
+      try {
+        next_config = load_config(config.path);
+        next_world = build_world(next_config, &monitor, &metrics);
+      } catch (...) {
+        build_failure = std::current_exception();
+      }
+      build_done = true;
+      uv_async_send(&built);
+    });
+  }
+
+  // On the main thread, once the builder is done: publish, or keep the old
+  // world and say why.
+  void finish_reload() {
+    if (!building) return;
+    builder.join();
+    building = false;
     ReloadOutcome out;
     try {
-      // The new world is built on a thread of its own at the lowest CPU
-      // priority (nice 19; Linux sets it per thread), so that workers
-      // sharing its core keep answering at full speed while a large world
-      // compiles. The main thread waits for it, so the builder acts for it.
-      Config next;
-      std::shared_ptr<const World> world;
-      std::exception_ptr failure;
-      std::thread builder([&] {
-        setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
-        try {
-          next = load_config(config.path);
-          world = build_world(next, &monitor, &metrics);
-        } catch (...) {
-          failure = std::current_exception();
-        }
-      });
-      builder.join();
-      if (failure) std::rethrow_exception(failure);
-      warn_restart_only_changes(next);
-      spdlog::set_level(spdlog::level::from_str(next.log_level));
-      out.records = world->zones.record_count();
-      out.zones = world->zones.zones().size();
-      publication.publish(std::move(world));
+      if (build_failure) std::rethrow_exception(std::exchange(build_failure, nullptr));
+      warn_restart_only_changes(next_config);
+      spdlog::set_level(spdlog::level::from_str(next_config.log_level));
+      out.records = next_world->zones.record_count();
+      out.zones = next_world->zones.zones().size();
+      publication.publish(std::move(next_world));
       retired_worlds = 1;  // trimmed by the collect timer once freed
       out.ok = true;
     } catch (const std::exception& e) {
       out.error = e.what();
     }
-    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    next_world.reset();
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - build_started).count();
     ReloadStats& rs = metrics.reloads;
     {
       std::lock_guard lock(rs.mutex);
@@ -743,7 +778,8 @@ struct Runtime::Impl {
       spdlog::error("reload failed, still serving the previous configuration: {}", out.error);
       sd_notify(0, fmt::format("READY=1\nSTATUS=serving; the last reload failed: {}", out.error).c_str());
     }
-    return out;
+    for (auto* p : std::exchange(answered_by_build, {})) p->set_value(out);
+    if (std::exchange(reload_again, false)) reload(std::exchange(answered_by_next, {}));
   }
 
   // Any thread: queues a reload for the main thread and waits for it.
@@ -765,9 +801,8 @@ struct Runtime::Impl {
       std::lock_guard lock(reload_mutex);
       todo.swap(reload_requests);
     }
-    if (todo.empty()) return;
-    const ReloadOutcome out = reload();  // one reload answers every request queued before it
-    for (auto* p : todo) p->set_value(out);
+    // One reload answers every request queued before it started.
+    if (!todo.empty()) reload({todo.begin(), todo.end()});
   }
 
   void stop_main_loop() {
@@ -777,9 +812,11 @@ struct Runtime::Impl {
       for (auto* p : reload_requests) p->set_value({false, "the server is stopping", 0, 0, 0});
       reload_requests.clear();
     }
+    for (auto* list : {&answered_by_build, &answered_by_next})
+      for (auto* p : std::exchange(*list, {})) p->set_value({false, "the server is stopping", 0, 0, 0});
     for (auto* h : {reinterpret_cast<uv_handle_t*>(&sighup), reinterpret_cast<uv_handle_t*>(&sigterm),
                     reinterpret_cast<uv_handle_t*>(&sigint), reinterpret_cast<uv_handle_t*>(&reload_async),
-                    reinterpret_cast<uv_handle_t*>(&collect_timer)})
+                    reinterpret_cast<uv_handle_t*>(&built), reinterpret_cast<uv_handle_t*>(&collect_timer)})
       uv_close(h, nullptr);
   }
 };
@@ -895,6 +932,8 @@ int Runtime::run() {
   uv_signal_init(&m.main_loop, &m.sigint);
   m.sighup.data = m.sigterm.data = m.sigint.data = &m;
   uv_signal_start(&m.sighup, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reload(); }, SIGHUP);
+  uv_async_init(&m.main_loop, &m.built, [](uv_async_t* a) { static_cast<Impl*>(a->data)->finish_reload(); });
+  m.built.data = &m;
   uv_async_init(&m.main_loop, &m.reload_async,
                 [](uv_async_t* a) { static_cast<Impl*>(a->data)->run_reload_requests(); });
   m.reload_async.data = &m;
@@ -959,6 +998,14 @@ int Runtime::run() {
     udp += w->stats.total(Transport::udp);
     tcp += w->stats.total(Transport::tcp);
   }
+  if (m.building && !m.build_done) {
+    // SIGTERM while a reload is being built: the world it builds will never
+    // serve, and the build cannot be interrupted; do not wait for it.
+    spdlog::info("stopped after {} UDP and {} TCP queries (a reload being built was abandoned)", udp, tcp);
+    spdlog::default_logger()->flush();
+    std::_Exit(m.exit_code);
+  }
+  if (m.builder.joinable()) m.builder.join();
   uv_loop_close(&m.main_loop);
   spdlog::info("stopped after {} UDP and {} TCP queries", udp, tcp);
   return m.exit_code;

@@ -661,10 +661,9 @@ LOADGEN = os.path.join(os.path.dirname(os.path.abspath(h.BIN)), "bench", "loadge
 class SigtermUnderLoad(unittest.TestCase):
     """SIGTERM while bench/loadgen (UDP, and TCP with pipelining) keeps both
     workers busy and idle TCP connections are open; then the same with a
-    reload in progress.  A reload holds the main thread until the new world
-    is built (at nice 19: under this load 3-7 s instead of 0.3 s), and
-    SIGTERM is handled only after it, so that case gets a wider bound (the
-    load, and with it the starvation, ends after LOAD_SECONDS)."""
+    reload in progress.  The new world is built on a nice-19 thread (under
+    this load 3-7 s instead of 0.3 s) while the main loop goes on, so
+    SIGTERM stops at once then too: the build is abandoned."""
 
     LOAD_SECONDS = 8
 
@@ -738,9 +737,10 @@ class SigtermUnderLoad(unittest.TestCase):
             stopped = re.search(r"stopped after (\d+) UDP and (\d+) TCP queries", log)
             self.assertIsNotNone(stopped, th.tail(log))
             self.assertIsNone(SANITIZER.search(log), log)
-            reload_line = re.search(r"(reloaded .* in [\d.]+ ms|reload failed.*)", log)
+            reload_line = re.search(r"(reloaded .* in [\d.]+ ms|reload failed.*|a reload being built was abandoned)",
+                                    log)
             if reload_first:
-                self.assertIsNotNone(reload_line, "the reload in progress was not finished: " + log)
+                self.assertIsNotNone(reload_line, "the reload neither finished nor was abandoned: " + log)
             print("  exit 0 in %.2f s after SIGTERM%s; %s UDP and %s TCP queries answered"
                   % (took, " (%s)" % reload_line.group(1) if reload_first else "",
                      stopped.group(1), stopped.group(2)))
@@ -755,7 +755,7 @@ class SigtermUnderLoad(unittest.TestCase):
         self.sigterm(reload_first=False, bound=3.0)
 
     def test_sigterm_under_load_during_a_reload(self):
-        self.sigterm(reload_first=True, bound=20.0)
+        self.sigterm(reload_first=True, bound=3.0)
 
 
 if __name__ == "__main__":

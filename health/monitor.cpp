@@ -290,6 +290,12 @@ struct Monitor::Impl {
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c.insecure ? 0L : 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c.insecure ? 0L : 2L);
         if (!c.ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, c.ca.c_str());
+        // The bundle file only (the system's, or the check's `ca`), never
+        // Debian's default CA folder as well: with a folder, libcurl (7.88,
+        // OpenSSL) builds the store anew for every probe, 35-45 ms of CPU
+        // each; from a file alone it caches the store (CURLOPT_CA_CACHE_TIMEOUT,
+        // 24 h) across the probes of our multi handle.
+        curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
       }
     }
     p.running = true;

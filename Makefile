@@ -20,7 +20,7 @@ FUZZ_BUILD    ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_TARGETS  := packet edns zone config health_json
 
-.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz
+.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz asan tsan
 
 all: build
 
@@ -53,8 +53,46 @@ build: configure
 run: build
 	$(BUILD)/steerdns serve -c examples/steerdns.yaml
 
+# Then the ASan+UBSan suite (make asan); SANITIZE=0 skips it.
+SANITIZE ?= 1
 test: build
 	cd $(BUILD) && ctest --output-on-failure
+	@if [ "$(SANITIZE)" != 0 ]; then $(MAKE) --no-print-directory asan; fi
+
+# Sanitizers. `make asan`: everything built with AddressSanitizer (leaks
+# included) and UBSan in $(ASAN_BUILD), then every test. `make tsan`: built
+# with ThreadSanitizer in $(TSAN_BUILD), then the tests where threads meet:
+# the unit tests (Publication and health::Monitor under concurrent readers
+# among them) and the system tests of probing, reload, the admin API, faults
+# and the soak (flapping backends while reloading).
+# The first finding stops the process that made it, and fails the target
+# even when no test notices (a server's leaks at exit, say): every process
+# writes its report to <build>/sanitizer/ (world-writable: some tests drop
+# the server's privileges), printed at the end.
+ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
+TSAN_TESTS ?= ^(unit|system_test_(health|reload|admin|soak|faults))$$
+ASAN_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1:check_initialization_order=1:strict_init_order=1:log_exe_name=1:log_path=$(abspath $(ASAN_BUILD))/sanitizer/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_exe_name=1:log_path=$(abspath $(ASAN_BUILD))/sanitizer/ubsan
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_exe_name=1:log_path=$(abspath $(TSAN_BUILD))/sanitizer/tsan
+
+# $(1): build folder, $(2): sanitizer environment, $(3): ctest options.
+define sanitized_ctest
+	@rm -rf $(1)/sanitizer && mkdir -p $(1)/sanitizer && chmod 1777 $(1)/sanitizer
+	@cd $(1) && status=0; env $(2) ctest --output-on-failure $(3) || status=1; \
+	for f in sanitizer/*; do [ -e "$$f" ] || continue; echo "=== $(1)/$$f"; cat "$$f"; status=1; done; \
+	exit $$status
+endef
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEERDNS_SANITIZE=address,undefined
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	$(call sanitized_ctest,$(ASAN_BUILD),$(ASAN_ENV),)
+
+tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEERDNS_SANITIZE=thread
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	$(call sanitized_ctest,$(TSAN_BUILD),$(TSAN_ENV),-R '$(TSAN_TESTS)')
 
 # Binary, man page, systemd unit, sysusers.d entry, docs and (when absent) a
 # config under PREFIX; then: systemctl daemon-reload && systemctl enable --now steerdns

@@ -30,12 +30,6 @@ const Block& block_holding(const std::vector<Block>& blocks, Address6 address) n
 // The size of a /PREFIX block; PREFIX is at least 1 where this is used.
 Address6 block_size(bool v6, std::uint8_t prefix) { return Address6{1} << (bits_of(v6) - prefix); }
 
-Address6 prefix_mask(bool v6, std::uint8_t prefix) {
-  if (prefix == 0) return 0;
-  const Address6 all = v6 ? ~Address6{0} : Address6{0xffffffffu};
-  return all & ~((Address6{1} << (bits_of(v6) - prefix)) - 1) & all;
-}
-
 std::string entry_string(MMDB_entry_s& entry, const char* const* path) {
   MMDB_entry_data_s data;
   if (MMDB_aget_value(&entry, &data, path) != MMDB_SUCCESS || !data.has_data ||
@@ -63,6 +57,12 @@ double distance_km(Coordinates a, Coordinates b) noexcept {
                    std::cos(a.latitude * kRad) * std::cos(b.latitude * kRad) *
                        std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(h)));
+}
+
+Address6 prefix_mask(bool v6, std::uint8_t prefix) noexcept {
+  if (prefix == 0) return 0;
+  const Address6 all = v6 ? ~Address6{0} : Address6{0xffffffffu};
+  return all & ~((Address6{1} << (bits_of(v6) - prefix)) - 1) & all;
 }
 
 bool Network::contains(const Network& other) const noexcept {

@@ -45,8 +45,12 @@ struct Network {
   Address6 address = 0;
   std::uint8_t prefix = 0;
   bool contains(const Network& other) const noexcept;
+  bool operator==(const Network&) const = default;
   std::string text() const;
 };
+
+// The mask of a /PREFIX network of the family (IPv4: the low 32 bits).
+Address6 prefix_mask(bool v6, std::uint8_t prefix) noexcept;
 
 // "192.0.2.0/24", "2001:db8::/32", or a bare address (a host network).
 // nullopt when malformed or when bits are set beyond the prefix.

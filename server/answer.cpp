@@ -168,17 +168,7 @@ ClientAddress client_address(const Query& q, const sockaddr_storage* source) noe
     for (int i = 0; i < bytes; ++i) c.address = (c.address << 8) | q.ecs.address[i];
     return c;
   }
-  if (source == nullptr) return c;
-  if (source->ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const std::uint8_t*>(
-        &reinterpret_cast<const sockaddr_in*>(source)->sin_addr);
-    for (int i = 0; i < 4; ++i) c.address = (c.address << 8) | a[i];
-  } else if (source->ss_family == AF_INET6) {
-    const auto& a6 = reinterpret_cast<const sockaddr_in6*>(source)->sin6_addr;
-    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
-    c.v6 = !mapped;
-    for (int i = mapped ? 12 : 0; i < 16; ++i) c.address = (c.address << 8) | a6.s6_addr[i];
-  }
+  if (source != nullptr && !source_address(*source, c.v6, c.address)) c = {};
   return c;
 }
 
@@ -489,6 +479,24 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint3
     p += 10 + rdlen;
   }
   return true;
+}
+
+bool source_address(const sockaddr_storage& source, bool& v6, geoip::Address6& address) noexcept {
+  address = 0;
+  if (source.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in&>(source).sin_addr);
+    v6 = false;
+    for (int i = 0; i < 4; ++i) address = (address << 8) | a[i];
+    return true;
+  }
+  if (source.ss_family == AF_INET6) {
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(source).sin6_addr;
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
+    v6 = !mapped;
+    for (int i = mapped ? 12 : 0; i < 16; ++i) address = (address << 8) | a6.s6_addr[i];
+    return true;
+  }
+  return false;
 }
 
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,

@@ -33,6 +33,7 @@ struct TcpLimits {
   // From the first octet of a message (its length) to its last.
   std::chrono::milliseconds query_timeout{2000};
   unsigned max_pipelined = 64;
+  bool operator==(const TcpLimits&) const = default;
 };
 
 // The admin HTTP API (server/admin.hpp).

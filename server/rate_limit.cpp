@@ -1,6 +1,5 @@
 #include "server/rate_limit.hpp"
 
-#include <netinet/in.h>
 
 #include <bit>
 #include <cstring>
@@ -27,24 +26,10 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
 // CLIENT's address cut to the counted prefix; false for another family.
 bool client_network(const sockaddr_storage& client, unsigned v4_prefix, unsigned v6_prefix,
                     geoip::Network& out) noexcept {
-  if (client.ss_family == AF_INET) {
-    const auto& a = reinterpret_cast<const sockaddr_in&>(client);
-    const std::uint32_t address = ntohl(a.sin_addr.s_addr);
-    out.v6 = false;
-    out.prefix = static_cast<std::uint8_t>(v4_prefix);
-    out.address = v4_prefix == 0 ? 0 : address & ~((std::uint64_t{1} << (32 - v4_prefix)) - 1);
-    return true;
-  }
-  if (client.ss_family == AF_INET6) {
-    const auto& a = reinterpret_cast<const sockaddr_in6&>(client);
-    geoip::Address6 address = 0;
-    for (int i = 0; i < 16; ++i) address = (address << 8) | a.sin6_addr.s6_addr[i];
-    out.v6 = true;
-    out.prefix = static_cast<std::uint8_t>(v6_prefix);
-    out.address = v6_prefix == 0 ? 0 : address & ~((geoip::Address6{1} << (128 - v6_prefix)) - 1);
-    return true;
-  }
-  return false;
+  if (!source_address(client, out.v6, out.address)) return false;
+  out.prefix = static_cast<std::uint8_t>(out.v6 ? v6_prefix : v4_prefix);
+  out.address &= geoip::prefix_mask(out.v6, out.prefix);
+  return true;
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ struct RateLimitConfig {
   std::size_t table_size = 65536;  // buckets (8 bytes each), rounded up to a power of two
   std::vector<geoip::Network> exempt;
   bool log_only = false;  // count and log what would be limited, limit nothing
+  bool operator==(const RateLimitConfig&) const = default;
 
   bool enabled() const noexcept { return responses_per_second + nxdomains_per_second + errors_per_second > 0; }
   unsigned rate(ResponseKind kind) const noexcept;

@@ -668,23 +668,8 @@ struct Runtime::Impl {
     auto warn = [](const char* what) { spdlog::warn("reload: {} changes only on restart", what); };
     if (listen_text(next) != listen_text(config)) warn("server.listen");
     if (next.workers != config.workers) warn("server.workers");
-    if (next.tcp.max_connections != config.tcp.max_connections ||
-        next.tcp.max_connections_per_client != config.tcp.max_connections_per_client ||
-        next.tcp.idle_timeout != config.tcp.idle_timeout || next.tcp.query_timeout != config.tcp.query_timeout ||
-        next.tcp.max_pipelined != config.tcp.max_pipelined)
-      warn("server.tcp");
-    const RateLimitConfig& a = next.rate_limit;
-    const RateLimitConfig& b = config.rate_limit;
-    auto networks = [](const RateLimitConfig& r) {
-      std::string out;
-      for (const auto& n : r.exempt) out += n.text() + " ";
-      return out;
-    };
-    if (a.responses_per_second != b.responses_per_second || a.nxdomains_per_second != b.nxdomains_per_second ||
-        a.errors_per_second != b.errors_per_second || a.slip != b.slip || a.ipv4_prefix != b.ipv4_prefix ||
-        a.ipv6_prefix != b.ipv6_prefix || a.table_size != b.table_size || a.log_only != b.log_only ||
-        networks(a) != networks(b))
-      warn("server.rate_limit");
+    if (next.tcp != config.tcp) warn("server.tcp");
+    if (next.rate_limit != config.rate_limit) warn("server.rate_limit");
     if (next.query_log != config.query_log) warn("logging.query_log");
     if (next.state_file != config.state_file) warn("health.state_file");
     if (next.admin.enabled != config.admin.enabled || next.admin.text != config.admin.text ||
@@ -700,9 +685,8 @@ struct Runtime::Impl {
   // keeps handling signals (SIGTERM during a reload stops at once). The
   // builder reports through `built`; reloads asked for meanwhile are
   // merged into one that starts when it is done.
-  std::thread builder;
+  std::thread builder;  // joinable: a build is under way (or done, not yet published)
   uv_async_t built;
-  bool building = false;
   bool reload_again = false;  // asked for while building (SIGHUP or the API)
   std::atomic<bool> build_done{false};  // the builder's last act but telling the loop
   std::chrono::steady_clock::time_point build_started;
@@ -718,12 +702,11 @@ struct Runtime::Impl {
       for (auto* p : waiting) p->set_value({false, "the server is stopping", 0, 0, 0});
       return;
     }
-    if (building) {  // the files may have changed after the build read them: build again after it
+    if (builder.joinable()) {  // the files may have changed after the build read them: build again after it
       reload_again = true;
       answered_by_next.insert(answered_by_next.end(), waiting.begin(), waiting.end());
       return;
     }
-    building = true;
     build_done = false;
     answered_by_build = std::move(waiting);
     build_started = std::chrono::steady_clock::now();
@@ -744,9 +727,8 @@ struct Runtime::Impl {
   // On the main thread, once the builder is done: publish, or keep the old
   // world and say why.
   void finish_reload() {
-    if (!building) return;
+    if (!builder.joinable()) return;
     builder.join();
-    building = false;
     ReloadOutcome out;
     try {
       if (build_failure) std::rethrow_exception(std::exchange(build_failure, nullptr));
@@ -998,7 +980,7 @@ int Runtime::run() {
     udp += w->stats.total(Transport::udp);
     tcp += w->stats.total(Transport::tcp);
   }
-  if (m.building && !m.build_done) {
+  if (m.builder.joinable() && !m.build_done) {
     // SIGTERM while a reload is being built: the world it builds will never
     // serve, and the build cannot be interrupted; do not wait for it.
     spdlog::info("stopped after {} UDP and {} TCP queries (a reload being built was abandoned)", udp, tcp);

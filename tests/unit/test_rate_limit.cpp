@@ -111,6 +111,8 @@ TEST_CASE("rate limit: a network shares a bucket, another network has its own") 
   send(rrl, "192.0.2.1", r, 10);
   // Same /24: already at the rate.
   CHECK(send(rrl, "192.0.2.200", r, 1)[static_cast<int>(RateAction::pass)] == 0);
+  // An IPv4-mapped IPv6 source is that IPv4 client.
+  CHECK(send(rrl, "::ffff:192.0.2.9", r, 1)[static_cast<int>(RateAction::pass)] == 0);
   // Another /24 and another IPv6 /56 are not.
   CHECK(send(rrl, "192.0.3.1", r, 10)[static_cast<int>(RateAction::pass)] == 10);
   send(rrl, "2001:db8:0:100::1", r, 10);

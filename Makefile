@@ -62,7 +62,7 @@ test: build
 # Sanitizers. `make asan`: everything built with AddressSanitizer (leaks
 # included) and UBSan in $(ASAN_BUILD), then every test. `make tsan`: built
 # with ThreadSanitizer in $(TSAN_BUILD), then the tests where threads meet:
-# the unit tests (Publication and health::Monitor under concurrent readers
+# the unit tests (Publication and health::Prober under concurrent readers
 # among them) and the system tests of probing, reload, the admin API, faults
 # and the soak (flapping backends while reloading).
 # The first finding stops the process that made it, and fails the target

@@ -151,10 +151,10 @@ inline Fixture make_fixture() {
   f.tables.push_back(some);
   // Forced: VIPs forced down and up (some of them probed down), regions forced.
   T forced = some;
-  for (std::size_t i = 0; i < vips; i += 4) forced.vips[i] |= T::kForcedDown;
-  for (std::size_t i = 2; i < vips; i += 5) forced.vips[i] = T::kForcedUp | T::kUp;
-  for (std::size_t i = 0; i < regions; i += 3) forced.regions[i] = T::kForcedDown;
-  for (std::size_t i = 1; i < regions; i += 4) forced.regions[i] = T::kForcedUp;
+  for (std::size_t i = 0; i < vips; i += 4) forced.vips[i] |= T::kOverriddenDown;
+  for (std::size_t i = 2; i < vips; i += 5) forced.vips[i] = T::kOverriddenUp | T::kUp;
+  for (std::size_t i = 0; i < regions; i += 3) forced.regions[i] = T::kOverriddenDown;
+  for (std::size_t i = 1; i < regions; i += 4) forced.regions[i] = T::kOverriddenUp;
   f.tables.push_back(forced);
   // Everything down: the all-down policies answer.
   f.tables.push_back({std::vector<std::uint8_t>(vips, 0), std::vector<std::uint8_t>(regions, 0)});

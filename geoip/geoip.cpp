@@ -251,7 +251,7 @@ const char* rule_name(Rule rule) noexcept {
     case Rule::country: return "country override";
     case Rule::continent: return "continent override";
     case Rule::distance: return "distance";
-    case Rule::fallback: return "default list";
+    case Rule::default_list: return "default list";
   }
   return "?";
 }
@@ -280,7 +280,7 @@ Decision decide_place(const Policy& policy, const Place& place) {
     std::stable_sort(list.begin(), list.end(), [&](RegionIndex a, RegionIndex b) { return km[a] < km[b]; });
     return {list, Rule::distance, ""};
   }
-  return {policy.fallback, Rule::fallback, ""};
+  return {policy.default_list, Rule::default_list, ""};
 }
 
 }  // namespace

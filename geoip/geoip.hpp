@@ -35,7 +35,7 @@ double distance_km(Coordinates a, Coordinates b) noexcept;
 struct Place {
   bool located = false;  // coordinates known
   Coordinates location;
-  std::string country;    // ISO 3166-1 alpha-2 ("" when unknown); registered_country as fallback
+  std::string country;    // ISO 3166-1 alpha-2 ("" when unknown); else registered_country
   std::string continent;  // "EU", "NA", ... ("" when unknown)
 };
 
@@ -92,11 +92,11 @@ struct Policy {
   std::vector<std::pair<Network, PreferenceList>> cidr;  // most specific wins
   std::map<std::string, PreferenceList> country;          // ISO alpha-2, upper case
   std::map<std::string, PreferenceList> continent;        // two-letter code, upper case
-  PreferenceList fallback;  // clients the database cannot place
+  PreferenceList default_list;  // clients the database cannot place
 };
 
 // Which rule chose a client's list.
-enum class Rule : std::uint8_t { cidr, country, continent, distance, fallback };
+enum class Rule : std::uint8_t { cidr, country, continent, distance, default_list };
 const char* rule_name(Rule rule) noexcept;
 
 struct Decision {

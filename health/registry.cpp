@@ -54,7 +54,7 @@ Overrides load_overrides(const std::string& path) {
   if (!doc.root || doc.root.is_null()) return o;
   common::require_map_keys(doc, doc.root, "the state file", {"regions", "vips"});
   auto read = [&doc](const common::Yaml& map, std::string_view what, bool address,
-                     std::map<std::string, Force>& out) {
+                     std::map<std::string, Override>& out) {
     if (!map || map.is_null()) return;
     if (!map.is_map())
       common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
@@ -68,9 +68,9 @@ Overrides load_overrides(const std::string& path) {
       }
       const std::string state = common::read_string(doc, item.second, name);
       if (state == "up")
-        out[name] = Force::up;
+        out[name] = Override::up;
       else if (state == "down")
-        out[name] = Force::down;
+        out[name] = Override::down;
       else
         common::fail_at(doc, item.second,
                         std::string(what) + " " + name + ": '" + state + "' is not up or down");
@@ -81,16 +81,16 @@ Overrides load_overrides(const std::string& path) {
   return o;
 }
 
-std::string_view force_name(Force f) noexcept {
-  return f == Force::up ? "up" : f == Force::down ? "down" : "automatic";
+std::string_view override_name(Override f) noexcept {
+  return f == Override::up ? "up" : f == Override::down ? "down" : "automatic";
 }
 
 void save_overrides(const std::string& path, const Overrides& o) {
   std::vector<common::YamlSection> sections;
   for (const auto& [key, map] : {std::pair{"regions", &o.regions}, std::pair{"vips", &o.vips}}) {
     auto& section = sections.emplace_back(key, std::vector<std::pair<std::string, std::string>>{});
-    for (const auto& [name, force] : *map)
-      section.second.emplace_back(name, std::string(force_name(force)));
+    for (const auto& [name, overridden] : *map)
+      section.second.emplace_back(name, std::string(override_name(overridden)));
   }
   const std::string text =
       "# steerdns overrides: regions and VIPs forced up or down (written by the admin API)\n" +
@@ -170,8 +170,8 @@ Table Registry::table() const {
     if (!e.in_use) continue;
     std::uint8_t flags = (!e.check || !e.tracker.known() || e.tracker.up()) ? Table::kUp : 0;
     if (auto it = overrides_.vips.find(e.vip); it != overrides_.vips.end()) {
-      if (it->second == Force::down) flags = Table::kForcedDown;
-      else flags = Table::kUp | Table::kForcedUp;
+      if (it->second == Override::down) flags = Table::kOverriddenDown;
+      else flags = Table::kUp | Table::kOverriddenUp;
     }
     t.vips[slot] = flags;
   }
@@ -179,7 +179,7 @@ Table Registry::table() const {
   for (std::uint32_t slot = 0; slot < region_names_.size(); ++slot) {
     auto it = overrides_.regions.find(region_names_[slot]);
     if (it == overrides_.regions.end()) continue;
-    t.regions[slot] = it->second == Force::down ? Table::kForcedDown : (Table::kUp | Table::kForcedUp);
+    t.regions[slot] = it->second == Override::down ? Table::kOverriddenDown : (Table::kUp | Table::kOverriddenUp);
   }
   return t;
 }
@@ -189,9 +189,9 @@ std::vector<std::string> Registry::unknown_overrides() const {
   for (const auto& e : entries_)
     if (e.in_use) vips.insert(e.vip);
   std::vector<std::string> out;
-  for (const auto& [name, force] : overrides_.regions)
+  for (const auto& [name, overridden] : overrides_.regions)
     if (!regions.count(name)) out.push_back("region " + name);
-  for (const auto& [name, force] : overrides_.vips)
+  for (const auto& [name, overridden] : overrides_.vips)
     if (!vips.count(name)) out.push_back("VIP " + name);
   return out;
 }

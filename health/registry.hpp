@@ -27,8 +27,8 @@ using TimePoint = Clock::time_point;
 // at all, as in `steerdns explain`) reads as up and not forced.
 struct Table {
   static constexpr std::uint8_t kUp = 1;           // serve it (probed up, or forced up)
-  static constexpr std::uint8_t kForcedDown = 2;   // an operator said down: never serve
-  static constexpr std::uint8_t kForcedUp = 4;     // an operator said up
+  static constexpr std::uint8_t kOverriddenDown = 2;   // an operator said down: never serve
+  static constexpr std::uint8_t kOverriddenUp = 4;     // an operator said up
   static constexpr std::uint32_t kNoSlot = UINT32_MAX;
 
   std::vector<std::uint8_t> vips;
@@ -40,7 +40,7 @@ struct Table {
   // The VIP may be answered with: up and not forced down.
   bool serves(std::uint32_t slot) const noexcept {
     const std::uint8_t f = vip(slot);
-    return (f & kUp) && !(f & kForcedDown);
+    return (f & kUp) && !(f & kOverriddenDown);
   }
   std::uint8_t region(std::uint32_t slot) const noexcept {
     return slot < regions.size() ? regions[slot] : 0;
@@ -77,12 +77,12 @@ class Tracker {
   TimePoint since_{};
 };
 
-enum class Force : std::uint8_t { none, up, down };
+enum class Override : std::uint8_t { none, up, down };
 
 // Operator overrides, by region name and by VIP address (canonical text).
 struct Overrides {
-  std::map<std::string, Force> regions;
-  std::map<std::string, Force> vips;
+  std::map<std::string, Override> regions;
+  std::map<std::string, Override> vips;
   bool operator==(const Overrides&) const = default;
 };
 
@@ -93,7 +93,7 @@ Overrides load_overrides(const std::string& path);
 // renamed over PATH), so a watcher never reads half a file. Throws
 // std::runtime_error naming PATH when it cannot be written.
 void save_overrides(const std::string& path, const Overrides& o);
-std::string_view force_name(Force f) noexcept;  // "up", "down", "automatic"
+std::string_view override_name(Override f) noexcept;  // "up", "down", "automatic"
 // Canonical text of an IPv4 or IPv6 address; empty when TEXT is neither.
 std::string canonical_address(const std::string& text);
 

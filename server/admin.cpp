@@ -33,15 +33,15 @@ json time_or_null(double seconds_since_epoch) {
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds_since_epoch))));
 }
 
-json force_json(health::Force f) {
-  if (f == health::Force::none) return nullptr;
-  return std::string(health::force_name(f));
+json override_json(health::Override f) {
+  if (f == health::Override::none) return nullptr;
+  return std::string(health::override_name(f));
 }
 
 json overrides_json(const health::Overrides& o) {
   json out = {{"regions", json::object()}, {"vips", json::object()}};
-  for (const auto& [name, f] : o.regions) out["regions"][name] = health::force_name(f);
-  for (const auto& [name, f] : o.vips) out["vips"][name] = health::force_name(f);
+  for (const auto& [name, f] : o.regions) out["regions"][name] = health::override_name(f);
+  for (const auto& [name, f] : o.vips) out["vips"][name] = health::override_name(f);
   return out;
 }
 
@@ -103,7 +103,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           v["address"] = s.vip;
           v["state"] = !s.check ? "unchecked" : !s.known ? "unknown" : s.up ? "up" : "down";
           v["served"] = table.serves(slot);
-          v["override"] = force_json(s.force);
+          v["override"] = override_json(s.overridden);
           v["check"] = s.check ? json(s.check->describe(s.vip)) : json(nullptr);
           v["reason"] = s.reason == health::Reason::none ? json(nullptr) : json(health::reason_name(s.reason));
           v["detail"] = s.detail.empty() ? json(nullptr) : json(s.detail);
@@ -115,7 +115,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
       add(region.aaaa_vips, h ? &h->aaaa : nullptr);
       regions.push_back({{"name", region.name},
                          {"state", st.served ? "up" : "down"},
-                         {"override", force_json(st.force)},
+                         {"override", override_json(st.overridden)},
                          {"threshold", region.threshold},
                          {"vips_up", st.up},
                          {"vips_total", st.vips},
@@ -166,16 +166,16 @@ struct Admin::Impl {
     });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       const auto world = context.world.load();
-      const auto table = context.monitor.table().load();
-      const health::Status status = context.monitor.status();
+      const auto table = context.prober.table().load();
+      const health::Status status = context.prober.status();
       res.set_content(render_metrics(context.metrics, *world, context.world.generation(), *table, status,
-                                     context.monitor.stats()),
+                                     context.prober.stats()),
                       "text/plain; version=0.0.4; charset=utf-8");
     });
     server.Get("/status", [this](const httplib::Request&, httplib::Response& res) {
       const auto world = context.world.load();
-      const auto table = context.monitor.table().load();
-      const health::Status status = context.monitor.status();
+      const auto table = context.prober.table().load();
+      const health::Status status = context.prober.status();
       res.set_content(status_json(*world, context.world.generation(), *table, status, context.metrics),
                       "application/json");
     });
@@ -186,8 +186,8 @@ struct Admin::Impl {
         return;
       }
       const auto world = context.world.load();
-      const auto table = context.monitor.table().load();
-      const health::Status status = context.monitor.status();
+      const auto table = context.prober.table().load();
+      const health::Status status = context.prober.status();
       const ExplainHealth health{*table, status};
       try {
         res.set_content(explain(*world, req.get_param_value("name"), req.get_param_value("client"), &health),
@@ -198,7 +198,7 @@ struct Admin::Impl {
       }
     });
     server.Get("/v1/overrides", [this](const httplib::Request&, httplib::Response& res) {
-      reply(res, 200, overrides_json(context.monitor.status().overrides));
+      reply(res, 200, overrides_json(context.prober.status().overrides));
     });
     server.Post("/v1/reload", [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;
@@ -212,14 +212,14 @@ struct Admin::Impl {
       if (!authorized(req, res)) return;
       const bool region = req.matches[1] == "regions";
       std::string name = req.matches[2];
-      health::Force force = health::Force::none;
+      health::Override overridden = health::Override::none;
       if (!remove) {
         const json body = json::parse(req.body, nullptr, false);
         const std::string state = body.is_object() && body.contains("state") && body["state"].is_string()
                                       ? body["state"].get<std::string>() : "";
         if (state != "down" && state != "up")
           return fail(res, 400, R"(the body must be {"state":"down"} or {"state":"up"})");
-        force = state == "down" ? health::Force::down : health::Force::up;
+        overridden = state == "down" ? health::Override::down : health::Override::up;
       }
       if (!region) {
         const std::string canonical = health::canonical_address(name);
@@ -240,11 +240,11 @@ struct Admin::Impl {
       if (!remove && !known.count(name))
         return fail(res, 404, std::string(region ? "no geo name has a region '" : "no region has the VIP '") + name + "'");
       const std::string error =
-          context.monitor.set_override(region ? health::Monitor::Kind::region : health::Monitor::Kind::vip, name, force);
+          context.prober.set_override(region ? health::Prober::Kind::region : health::Prober::Kind::vip, name, overridden);
       if (!error.empty()) return fail(res, 409, error);
       reply(res, 200, {{"kind", region ? "region" : "vip"},
                        {"name", name},
-                       {"state", remove ? "automatic" : std::string(health::force_name(force))}});
+                       {"state", remove ? "automatic" : std::string(health::override_name(overridden))}});
     };
     const char* pattern = R"(/v1/overrides/(regions|vips)/([^/]+))";
     server.Put(pattern, [change](const httplib::Request& req, httplib::Response& res) { change(req, res, false); });

@@ -1,7 +1,7 @@
 // The admin HTTP API: metrics, status, explanations, reload and overrides.
 // Served by cpp-httplib on threads of its own; nothing here touches a
 // worker. Reads go through the published world and health table; writes
-// go through the Monitor (overrides) and the main thread (reload).
+// go through the Prober (overrides) and the main thread (reload).
 //
 //   GET    /metrics                      Prometheus text format, steerdns_*
 //   GET    /status                       JSON: geo names, regions, VIPs, overrides, reloads
@@ -20,7 +20,7 @@
 #include <string>
 
 #include "common/publication.hpp"
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 #include "server/world.hpp"
@@ -37,7 +37,7 @@ struct ReloadOutcome {
 struct AdminContext {
   const Config& config;  // the admin settings change only on restart
   const common::Publication<World>& world;
-  health::Monitor& monitor;
+  health::Prober& prober;
   const Metrics& metrics;
   // Any thread: reloads on the main thread and waits for the outcome.
   std::function<ReloadOutcome()> reload;

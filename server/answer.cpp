@@ -263,11 +263,11 @@ class Responder {
       const zones::GeoRegion& r = geo.regions[list[i]];
       const RegionHealth& h = health_of(list[i]);
       const std::uint8_t force = health_.region(h.region_slot);
-      if (force & health::Table::kForcedDown) continue;
+      if (force & health::Table::kOverriddenDown) continue;
       const unsigned up = count(h.a, r.a, health::Table::kUp) + count(h.aaaa, r.aaaa, health::Table::kUp);
       const Family f = family(r, h);
       const unsigned family_up = count(*f.slots, *f.rrset, health::Table::kUp);
-      const bool forced_up = (force & health::Table::kForcedUp) != 0;
+      const bool forced_up = (force & health::Table::kOverriddenUp) != 0;
       if (!forced_up && (up < r.threshold || (family_up == 0 && f.rrset->count > 0))) continue;
       s_.degraded = i > 0 || up < static_cast<unsigned>(r.a.count + r.aaaa.count);
       s_.region = list[i];
@@ -282,9 +282,9 @@ class Responder {
         for (std::uint8_t index : list) {
           const zones::GeoRegion& r = geo.regions[index];
           const RegionHealth& h = health_of(index);
-          if (health_.region(h.region_slot) & health::Table::kForcedDown) continue;
-          const unsigned forced_down = count(h.a, r.a, health::Table::kForcedDown) +
-                                       count(h.aaaa, r.aaaa, health::Table::kForcedDown);
+          if (health_.region(h.region_slot) & health::Table::kOverriddenDown) continue;
+          const unsigned forced_down = count(h.a, r.a, health::Table::kOverriddenDown) +
+                                       count(h.aaaa, r.aaaa, health::Table::kOverriddenDown);
           if (forced_down == static_cast<unsigned>(r.a.count + r.aaaa.count)) continue;
           s_.region = index;
           put_vips(zone, owner, family(r, h), 0, geo);
@@ -295,7 +295,7 @@ class Responder {
       case zones::AllDown::fallback: {
         const zones::GeoRegion& r = geo.regions[geo.all_down_region];
         const RegionHealth& h = health_of(geo.all_down_region);
-        if (health_.region(h.region_slot) & health::Table::kForcedDown) put_negative(zone, geo.degraded_ttl);
+        if (health_.region(h.region_slot) & health::Table::kOverriddenDown) put_negative(zone, geo.degraded_ttl);
         else {
           s_.region = geo.all_down_region;
           put_vips(zone, owner, family(r, h), 0, geo);
@@ -329,7 +329,7 @@ class Responder {
     for (std::uint16_t i = 0; i < f.rrset->count; ++i, p += record) {
       if (!f.slots->empty()) {
         const std::uint8_t flags = health_.vip((*f.slots)[i]);
-        if ((flags & health::Table::kForcedDown) || (flags & need) != need) continue;
+        if ((flags & health::Table::kOverriddenDown) || (flags & need) != need) continue;
       }
       if (!put_record(w_, owner, p, record, ttl)) {
         truncate();

@@ -115,8 +115,8 @@ void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfi
   common::require_map_keys(doc, rrl, "server.rate_limit",
                            {"responses_per_second", "nxdomains_per_second", "errors_per_second", "slip",
                             "ipv4_prefix", "ipv6_prefix", "table_size", "exempt", "log_only"});
-  auto rate = [&](const char* key, unsigned fallback) {
-    return rrl[key] ? static_cast<unsigned>(common::read_uint(doc, rrl[key], key, 0, 1'000'000)) : fallback;
+  auto rate = [&](const char* key, unsigned otherwise) {
+    return rrl[key] ? static_cast<unsigned>(common::read_uint(doc, rrl[key], key, 0, 1'000'000)) : otherwise;
   };
   out.responses_per_second = rate("responses_per_second", 0);
   // NXDOMAIN and errors default to the responses' rate, as in BIND.
@@ -304,7 +304,7 @@ Config load_config(const std::string& path) {
   return config;
 }
 
-std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor, Metrics* metrics) {
+std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober, Metrics* metrics) {
   std::vector<std::unique_ptr<zones::Zone>> zones;
   zones.reserve(config.zone_files.size());
   for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
@@ -315,7 +315,7 @@ std::shared_ptr<const World> build_world(const Config& config, health::Monitor* 
   const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
   // Last: the prober starts new checks only for a world that is complete.
   if (metrics != nullptr) metrics->assign(*world);
-  if (monitor != nullptr) assign_health(*world, monitor->apply(plan));
+  if (prober != nullptr) assign_health(*world, prober->apply(plan));
   return world;
 }
 

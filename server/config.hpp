@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 #include "server/rate_limit.hpp"
 #include "server/world.hpp"
 
@@ -76,7 +76,7 @@ Config load_config(const std::string& path);
 // explain), checks are only read and every VIP counts as up.
 // With METRICS (serve), the world's geo names get their counters.
 struct Metrics;
-std::shared_ptr<const World> build_world(const Config& config, health::Monitor* monitor = nullptr,
+std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober = nullptr,
                                          Metrics* metrics = nullptr);
 
 // The admin API's address: TEXT as "HOST:PORT" into ADMIN's host, port and

@@ -111,11 +111,11 @@ std::string health_lines(const World& world, const zones::GeoName& geo, const st
     const RegionState st = region_state(world, health.table, geo, index);
     out += out.empty() ? "health:      " : "             ";
     out += r.name + ": ";
-    if (st.force == health::Force::down) out += "forced down by an operator";
-    else if (st.force == health::Force::up) out += "forced up by an operator";
+    if (st.overridden == health::Override::down) out += "forced down by an operator";
+    else if (st.overridden == health::Override::up) out += "forced up by an operator";
     else out += st.served ? "up" : "down";
     out += ", " + std::to_string(st.up) + " of " + std::to_string(st.vips) + " VIPs up";
-    if (st.force == health::Force::none && !st.served && st.up < r.threshold && st.up > 0)
+    if (st.overridden == health::Override::none && !st.served && st.up < r.threshold && st.up > 0)
       out += " (threshold " + std::to_string(r.threshold) + ")";
     std::string notes;
     if (geo.id < world.geo_health.size()) {
@@ -125,7 +125,7 @@ std::string health_lines(const World& world, const zones::GeoName& geo, const st
           if (slot >= health.status.vips.size()) continue;
           const health::VipStatus& v = health.status.vips[slot];
           std::string note;
-          if (v.force != health::Force::none) note = "forced " + std::string(health::force_name(v.force));
+          if (v.overridden != health::Override::none) note = "forced " + std::string(health::override_name(v.overridden));
           else if (!v.up) note = "down: " + std::string(health::reason_name(v.reason)) + " (" + v.detail + ")";
           if (!note.empty()) notes += (notes.empty() ? "" : "; ") + v.vip + " " + note;
         }

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 #include "server/world.hpp"
 
 namespace steerdns::server {

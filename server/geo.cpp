@@ -43,9 +43,9 @@ geoip::Policy policy_for(const zones::GeoName& g) {
                               "continent '" + o.key + "' is not one of AF AN AS EU NA OC SA");
     p.continent[code] = o.regions;
   }
-  p.fallback = g.fallback;
-  if (p.fallback.empty())
-    for (std::size_t i = 0; i < g.regions.size(); ++i) p.fallback.push_back(static_cast<geoip::RegionIndex>(i));
+  p.default_list = g.default_list;
+  if (p.default_list.empty())
+    for (std::size_t i = 0; i < g.regions.size(); ++i) p.default_list.push_back(static_cast<geoip::RegionIndex>(i));
   return p;
 }
 
@@ -93,9 +93,9 @@ RegionState region_state(const World& world, const health::Table& table, const z
   for (const auto* slots : {&h->a, &h->aaaa})
     for (std::uint32_t slot : *slots) st.up += table.serves(slot);
   const std::uint8_t force = table.region(h->region_slot);
-  if (force & health::Table::kForcedDown) st.force = health::Force::down;
-  else if (force & health::Table::kForcedUp) st.force = health::Force::up;
-  st.served = st.force == health::Force::up || (st.force == health::Force::none && st.up >= r.threshold && st.up > 0);
+  if (force & health::Table::kOverriddenDown) st.overridden = health::Override::down;
+  else if (force & health::Table::kOverriddenUp) st.overridden = health::Override::up;
+  st.served = st.overridden == health::Override::up || (st.overridden == health::Override::none && st.up >= r.threshold && st.up > 0);
   return st;
 }
 

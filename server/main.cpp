@@ -78,7 +78,7 @@ int run_serve(const std::string& path) {
   std::signal(SIGHUP, SIG_IGN);
   server::Config config;
   std::shared_ptr<const server::World> world;
-  std::unique_ptr<health::Monitor> monitor;
+  std::unique_ptr<health::Prober> prober;
   std::unique_ptr<server::Metrics> metrics;
   try {
     config = server::load_config(path);
@@ -86,9 +86,9 @@ int run_serve(const std::string& path) {
     raise_descriptor_limit();
     // The prober's first round finishes inside build_world, before any
     // listener opens: the first answer already knows health.
-    monitor = std::make_unique<health::Monitor>(config.state_file);
+    prober = std::make_unique<health::Prober>(config.state_file);
     metrics = std::make_unique<server::Metrics>(config.workers);
-    world = server::build_world(config, monitor.get(), metrics.get());
+    world = server::build_world(config, prober.get(), metrics.get());
     // Building a world allocates far more than the world keeps (the GeoIP
     // database's walk, the zone YAML trees): give the freed memory back.
     malloc_trim(0);
@@ -97,7 +97,7 @@ int run_serve(const std::string& path) {
     return 1;
   }
   try {
-    server::Runtime runtime(std::move(config), std::move(world), *monitor, *metrics);
+    server::Runtime runtime(std::move(config), std::move(world), *prober, *metrics);
     runtime.bind();
     return runtime.run();
   } catch (const std::exception& e) {

@@ -297,10 +297,10 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
     }
   }
   w.family("steerdns_override", "gauge", "Regions and VIPs an operator forced up or down (the state file or the admin API).");
-  for (const auto& [name, force] : status.overrides.regions)
-    w.sample("steerdns_override", {{"kind", "region"}, {"target", name}, {"state", health::force_name(force)}}, "1");
-  for (const auto& [name, force] : status.overrides.vips)
-    w.sample("steerdns_override", {{"kind", "vip"}, {"target", name}, {"state", health::force_name(force)}}, "1");
+  for (const auto& [name, overridden] : status.overrides.regions)
+    w.sample("steerdns_override", {{"kind", "region"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
+  for (const auto& [name, overridden] : status.overrides.vips)
+    w.sample("steerdns_override", {{"kind", "vip"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
 
   w.family("steerdns_probe_duration_seconds", "histogram", "Duration of health probes, by check type.");
   for (std::size_t t = 0; t < probes.duration.size(); ++t) {

@@ -20,7 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 #include "server/answer.hpp"
 #include "server/rate_limit.hpp"
 #include "server/world.hpp"

@@ -626,20 +626,20 @@ void on_stop(uv_async_t* async) {
 }  // namespace
 
 struct Runtime::Impl {
-  Impl(Config c, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics)
+  Impl(Config c, std::shared_ptr<const World> world, health::Prober& prober, Metrics& metrics)
       : config(std::move(c)),
-        monitor(monitor),
+        prober(prober),
         metrics(metrics),
         publication(std::move(world)),
         limiter(config.rate_limit.enabled() ? std::make_unique<RateLimiter>(config.rate_limit) : nullptr),
-        shared{config, publication, monitor.table(), metrics, limiter.get(), {}} {
+        shared{config, publication, prober.table(), metrics, limiter.get(), {}} {
     if (config.admin.enabled)
-      admin = std::make_unique<Admin>(AdminContext{config, publication, monitor, metrics,
+      admin = std::make_unique<Admin>(AdminContext{config, publication, prober, metrics,
                                                    [this] { return request_reload(); }});
   }
 
   Config config;
-  health::Monitor& monitor;
+  health::Prober& prober;
   Metrics& metrics;
   common::Publication<World> publication;
   std::unique_ptr<RateLimiter> limiter;
@@ -715,7 +715,7 @@ struct Runtime::Impl {
       setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
       try {
         next_config = load_config(config.path);
-        next_world = build_world(next_config, &monitor, &metrics);
+        next_world = build_world(next_config, &prober, &metrics);
       } catch (...) {
         build_failure = std::current_exception();
       }
@@ -803,8 +803,8 @@ struct Runtime::Impl {
   }
 };
 
-Runtime::Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics)
-    : impl_(std::make_unique<Impl>(std::move(config), std::move(world), monitor, metrics)) {}
+Runtime::Runtime(Config config, std::shared_ptr<const World> world, health::Prober& prober, Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(world), prober, metrics)) {}
 
 Runtime::~Runtime() = default;
 

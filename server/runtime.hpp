@@ -5,13 +5,13 @@
 // workers. Each worker thread owns one libuv loop, one SO_REUSEPORT UDP
 // socket and one SO_REUSEPORT TCP listener per listen address; it reads the
 // world and the health table through Pins, once per receive batch. The
-// prober (health::Monitor) runs on its own thread; a reload applies the new
+// prober (health::Prober) runs on its own thread; a reload applies the new
 // world's checks to it before publishing the world.
 #pragma once
 
 #include <memory>
 
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 #include "server/world.hpp"
@@ -21,7 +21,7 @@ namespace steerdns::server {
 class Runtime {
  public:
   // WORLD was built with MONITOR and METRICS, which must outlive the Runtime.
-  Runtime(Config config, std::shared_ptr<const World> world, health::Monitor& monitor, Metrics& metrics);
+  Runtime(Config config, std::shared_ptr<const World> world, health::Prober& prober, Metrics& metrics);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

@@ -13,7 +13,7 @@
 namespace steerdns::server {
 
 // Where answer() finds a region's health in the health table: slots
-// handed out by the prober (health::Monitor::apply) for this world.
+// handed out by the prober (health::Prober::apply) for this world.
 struct RegionHealth {
   std::uint32_t region_slot = health::Table::kNoSlot;
   std::vector<std::uint32_t> a, aaaa;  // VIP slots, in the order of GeoRegion's records
@@ -53,7 +53,7 @@ struct World {
 struct RegionState {
   unsigned vips = 0;
   unsigned up = 0;  // VIPs up (probed up or forced up), not forced down
-  health::Force force = health::Force::none;
+  health::Override overridden = health::Override::none;
   bool served = false;
 };
 RegionState region_state(const World& world, const health::Table& table, const zones::GeoName& geo,

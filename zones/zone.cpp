@@ -211,8 +211,8 @@ class ZoneBuilder {
       serial = static_cast<std::uint32_t>(
           common::read_uint(doc_, soa["serial"], "soa serial", 0, 0xffffffff));
     }
-    auto number = [&](const char* key, std::uint32_t fallback) {
-      return soa[key] ? read_ttl(soa[key], std::string("soa ") + key) : fallback;
+    auto number = [&](const char* key, std::uint32_t otherwise) {
+      return soa[key] ? read_ttl(soa[key], std::string("soa ") + key) : otherwise;
     };
     const std::uint32_t ttl = number("ttl", default_ttl_);
     minimum_ = number("minimum", 300);
@@ -456,7 +456,7 @@ class ZoneBuilder {
         if (o["cidr"]) read_overrides(o["cidr"], g->cidr, "cidr", names);
         if (o["country"]) read_overrides(o["country"], g->country, "country", names);
         if (o["continent"]) read_overrides(o["continent"], g->continent, "continent", names);
-        if (o["default"]) g->fallback = read_region_list(o["default"], "default", names);
+        if (o["default"]) g->default_list = read_region_list(o["default"], "default", names);
       }
       if (geo_owners_.count(owner)) fail_at(doc_, item.first, where + " is declared twice");
       geo_owners_[owner] = g.get();

@@ -95,7 +95,7 @@ struct GeoName {
   std::uint32_t ttl = 30;
   std::vector<GeoRegion> regions;  // in declared order
   std::vector<GeoOverride> cidr, country, continent;
-  std::vector<std::uint8_t> fallback;  // for clients that cannot be placed; declared order if empty
+  std::vector<std::uint8_t> default_list;  // for clients that cannot be placed; declared order if empty
   // Health: the geo name's check layer (null when none), the all-down
   // policy, and the TTL of degraded answers (failover, VIPs missing, all down).
   common::Yaml check;

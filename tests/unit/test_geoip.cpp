@@ -22,7 +22,7 @@ Policy three_regions() {
   p.region_names = {"paris", "virginia", "singapore"};
   p.regions = {{48.86, 2.35}, {38.95, -77.45}, {1.29, 103.85}};
   // Unlike any distance order, so that merges across it would show.
-  p.fallback = {singapore, paris, virginia};
+  p.default_list = {singapore, paris, virginia};
   return p;
 }
 
@@ -90,7 +90,7 @@ TEST_CASE("preference lists by distance, merged networks give the ECS scope") {
   // A list equal to the default one merges with unplaced space: the widest
   // network with the same answer.
   Policy same = three_regions();
-  same.fallback = {virginia, paris, singapore};  // Ashburn's distance order
+  same.default_list = {virginia, paris, singapore};  // Ashburn's distance order
   CHECK(compile(db(), same).classify(false, v4("8.8.8.8")).scope < 24);
 }
 

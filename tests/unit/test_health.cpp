@@ -150,16 +150,16 @@ TEST_CASE("registry: operator overrides force VIPs and regions, whatever the pro
   reg.record(a, kOk, at(0));
   reg.record(b, kRefused, at(0));
   health::Overrides o;
-  o.vips["127.1.0.1"] = health::Force::down;
-  o.vips["127.1.0.2"] = health::Force::up;
-  o.regions["virginia"] = health::Force::down;
-  o.regions["atlantis"] = health::Force::up;
+  o.vips["127.1.0.1"] = health::Override::down;
+  o.vips["127.1.0.2"] = health::Override::up;
+  o.regions["virginia"] = health::Override::down;
+  o.regions["atlantis"] = health::Override::up;
   reg.set_overrides(o);
   const Table t = reg.table();
-  CHECK(t.vip(a) == Table::kForcedDown);
-  CHECK(t.vip(b) == (Table::kUp | Table::kForcedUp));
+  CHECK(t.vip(a) == Table::kOverriddenDown);
+  CHECK(t.vip(b) == (Table::kUp | Table::kOverriddenUp));
   CHECK(t.region(applied.slots.regions[0]) == 0);
-  CHECK(t.region(applied.slots.regions[1]) == Table::kForcedDown);
+  CHECK(t.region(applied.slots.regions[1]) == Table::kOverriddenDown);
   CHECK(reg.unknown_overrides() == std::vector<std::string>{"region atlantis"});
   // Slots past the table's end (a world newer than its table) read as up.
   CHECK(t.vip(999) == Table::kUp);
@@ -170,8 +170,8 @@ TEST_CASE("state file: regions and VIPs up or down; errors name the line") {
   test::TempDir dir;
   const auto path = dir.write("state.yaml", "regions:\n  paris: down\nvips:\n  \"::0001\": up\n");
   const health::Overrides o = health::load_overrides(path);
-  CHECK(o.regions.at("paris") == health::Force::down);
-  CHECK(o.vips.at("::1") == health::Force::up);  // canonical address text
+  CHECK(o.regions.at("paris") == health::Override::down);
+  CHECK(o.vips.at("::1") == health::Override::up);  // canonical address text
   CHECK(health::load_overrides((dir.path() / "missing.yaml").string()).vips.empty());
   const auto bad = dir.write("bad.yaml", "regions:\n  paris: drained\n");
   CHECK_THROWS_WITH_AS(health::load_overrides(bad), doctest::Contains("bad.yaml:2"), common::LoadError);
@@ -183,9 +183,9 @@ TEST_CASE("state file: regions and VIPs up or down; errors name the line") {
 TEST_CASE("state file: what the admin API writes reads back the same, and replaces the file whole") {
   test::TempDir dir;
   health::Overrides o;
-  o.regions["paris"] = health::Force::down;
-  o.regions["us-east"] = health::Force::up;
-  o.vips["2001:db8::1"] = health::Force::down;
+  o.regions["paris"] = health::Override::down;
+  o.regions["us-east"] = health::Override::up;
+  o.vips["2001:db8::1"] = health::Override::down;
   const std::string path = (dir.path() / "state.yaml").string();
   health::save_overrides(path, o);
   CHECK(health::load_overrides(path) == o);
@@ -349,7 +349,7 @@ struct HealthWorld {
       t.record(kRefused, at(1));
     }
   }
-  void force(const char* region_or_vip, health::Force f, bool region) {
+  void set_override(const char* region_or_vip, health::Override f, bool region) {
     health::Overrides o = registry.overrides();
     (region ? o.regions : o.vips)[region_or_vip] = f;
     registry.set_overrides(o);
@@ -435,25 +435,25 @@ TEST_CASE("answers by health: the all-down policies") {
 
 TEST_CASE("answers by health: operators' forced states beat probes, even under all-down") {
   HealthWorld hw;
-  hw.force("paris", health::Force::down, true);
+  hw.set_override("paris", health::Override::down, true);
   CHECK(test::addresses(hw.ask("artifacts")) == V{"127.2.0.1", "127.2.0.2"});  // drained at once
-  hw.force("127.2.0.1", health::Force::down, false);  // virginia below its threshold now
+  hw.set_override("127.2.0.1", health::Override::down, false);  // virginia below its threshold now
   CHECK(test::addresses(hw.ask("artifacts")) == V{"127.3.0.1"});
 
   // Everything down: serve-nearest skips the forced-down region and VIP.
   hw.all_down();
   CHECK(test::addresses(hw.ask("artifacts")) == V{"127.2.0.2"});
-  hw.force("virginia", health::Force::down, true);
+  hw.set_override("virginia", health::Override::down, true);
   CHECK(test::addresses(hw.ask("artifacts")) == V{"127.3.0.1"});
-  hw.force("singapore", health::Force::down, true);
+  hw.set_override("singapore", health::Override::down, true);
   auto none = hw.ask("artifacts");
   CHECK(none.count(LDNS_SECTION_ANSWER) == 0);  // nothing may be served: NODATA
   CHECK(none.rcode() == LDNS_RCODE_NOERROR);
   CHECK(hw.ask("fb").count(LDNS_SECTION_ANSWER) == 0);  // the fallback region is forced down too
 
   // Forced up: served although its probes fail, minus VIPs forced down.
-  hw.force("paris", health::Force::up, true);
-  hw.force("127.1.0.2", health::Force::down, false);
+  hw.set_override("paris", health::Override::up, true);
+  hw.set_override("127.1.0.2", health::Override::down, false);
   auto up = hw.ask("artifacts");
   CHECK(test::addresses(up) == V{"127.1.0.1"});
   CHECK_FALSE(up.info.all_down);
@@ -491,7 +491,7 @@ TEST_CASE("metrics: answers counted by geo name and region, kept across a reload
   CHECK(text.find("steerdns_probe_duration_seconds_bucket{type=\"https\",le=\"+Inf\"} 0\n") != std::string::npos);
 
   // Label values are escaped: a quote or backslash cannot break the format.
-  status.overrides.regions["a\"b\\c"] = health::Force::down;
+  status.overrides.regions["a\"b\\c"] = health::Override::down;
   const std::string escaped = server::render_metrics(metrics, *second.world, 0, table, status, probes);
   CHECK(escaped.find("steerdns_override{kind=\"region\",target=\"a\\\"b\\\\c\",state=\"down\"} 1\n") !=
         std::string::npos);

@@ -18,7 +18,7 @@ Policy europe_and_us() {
   Policy p;
   p.region_names = {"london", "stockholm", "seattle"};
   p.regions = {{51.51, -0.13}, {59.33, 18.07}, {47.61, -122.33}};
-  p.fallback = {seattle, stockholm, london};
+  p.default_list = {seattle, stockholm, london};
   return p;
 }
 

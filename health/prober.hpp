@@ -24,7 +24,7 @@
 namespace steerdns::health {
 
 // Counters of the prober (metrics): written by the prober thread only,
-// read by any thread, relaxed. Monotonic for the life of the Monitor.
+// read by any thread, relaxed. Monotonic for the life of the Prober.
 struct ProbeStats {
   // Upper bounds of the probe duration histogram, in seconds.
   static constexpr std::array<double, 12> kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -38,7 +38,7 @@ struct ProbeStats {
   std::array<std::atomic<std::uint64_t>, kReasonCount> failures{};  // by Reason; none unused
 };
 
-// One probed VIP as of now (Monitor::status), by slot.
+// One probed VIP as of now (Prober::status), by slot.
 struct VipStatus {
   bool in_use = false;
   std::string vip;
@@ -48,7 +48,7 @@ struct VipStatus {
   Reason reason = Reason::none;  // of the last failure, kept after recovery
   std::string detail;
   std::chrono::system_clock::time_point since{};  // last change; epoch when never probed
-  Force force = Force::none;
+  Override overridden = Override::none;
 };
 
 struct Status {
@@ -56,15 +56,15 @@ struct Status {
   Overrides overrides;          // as applied (the state file, or the API)
 };
 
-class Monitor {
+class Prober {
  public:
   // STATE_FILE holds the operators' overrides (see load_overrides); empty:
   // none. Its folder must exist: it is watched, and an edit applies at once.
   // Throws common::LoadError when the file is malformed.
-  explicit Monitor(std::string state_file);
-  ~Monitor();
-  Monitor(const Monitor&) = delete;
-  Monitor& operator=(const Monitor&) = delete;
+  explicit Prober(std::string state_file);
+  ~Prober();
+  Prober(const Prober&) = delete;
+  Prober& operator=(const Prober&) = delete;
 
   // Start-up and reload: applies PLAN (Registry::apply: unchanged checks
   // keep their state, new ones start, removed ones stop), waits until every
@@ -80,12 +80,12 @@ class Monitor {
   Status status() const;
 
   // Any thread: forces region or VIP NAME (KIND) up or down, or back to
-  // automatic (Force::none); writes the state file first, so the override
+  // automatic (Override::none); writes the state file first, so the override
   // outlives a restart, then publishes the table. When this returns, every
   // answer uses it. Returns an error text (no state file, or it cannot be
   // written: then nothing changed), empty on success.
   enum class Kind { region, vip };
-  std::string set_override(Kind kind, const std::string& name, Force force);
+  std::string set_override(Kind kind, const std::string& name, Override overridden);
   bool persistent() const;  // a state file is configured
 
  private:

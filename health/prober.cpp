@@ -1,4 +1,4 @@
-#include "health/monitor.hpp"
+#include "health/prober.hpp"
 
 #include <curl/curl.h>
 #include <spdlog/spdlog.h>
@@ -32,7 +32,7 @@ std::string join(const std::vector<std::string>& parts) {
 
 }  // namespace
 
-struct Monitor::Impl {
+struct Prober::Impl {
   // One probed (VIP, check) slot, living on the prober thread. Deleted by the
   // close callback of its timer, so libuv never sees a dangling handle.
   struct Probe {
@@ -407,26 +407,26 @@ struct Monitor::Impl {
       if (v.known)
         v.since = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
                                  steady_now - e.tracker.since());
-      if (auto it = out.overrides.vips.find(e.vip); it != out.overrides.vips.end()) v.force = it->second;
+      if (auto it = out.overrides.vips.find(e.vip); it != out.overrides.vips.end()) v.overridden = it->second;
     }
     return out;
   }
 
   // On the prober thread: the state file first, then the table.
-  std::string change_override(Monitor::Kind kind, const std::string& name, Force force) {
+  std::string change_override(Prober::Kind kind, const std::string& name, Override overridden) {
     if (state_file.empty()) return "no health.state_file is configured: an override would not survive a restart";
     Overrides next = registry.overrides();
-    auto& map = kind == Monitor::Kind::region ? next.regions : next.vips;
-    if (force == Force::none) map.erase(name);
-    else map[name] = force;
+    auto& map = kind == Prober::Kind::region ? next.regions : next.vips;
+    if (overridden == Override::none) map.erase(name);
+    else map[name] = overridden;
     if (next == registry.overrides()) return {};
     try {
       save_overrides(state_file, next);
     } catch (const std::exception& e) {
       return e.what();
     }
-    spdlog::warn("health: {} {} {} by the admin API", kind == Monitor::Kind::region ? "region" : "VIP", name,
-                 force == Force::none ? "back to automatic" : "forced " + std::string(force_name(force)));
+    spdlog::warn("health: {} {} {} by the admin API", kind == Prober::Kind::region ? "region" : "VIP", name,
+                 overridden == Override::none ? "back to automatic" : "forced " + std::string(override_name(overridden)));
     registry.set_overrides(std::move(next));
     dirty = true;
     publish_if_dirty();
@@ -540,14 +540,14 @@ struct Monitor::Impl {
     }
     const Overrides& prev = registry.overrides();
     if (next == prev) return;
-    auto report = [](const char* kind, const std::map<std::string, Force>& before,
-                     const std::map<std::string, Force>& after) {
-      for (const auto& [name, force] : after) {
+    auto report = [](const char* kind, const std::map<std::string, Override>& before,
+                     const std::map<std::string, Override>& after) {
+      for (const auto& [name, overridden] : after) {
         auto it = before.find(name);
-        if (it == before.end() || it->second != force)
-          spdlog::warn("health: {} {} forced {} by the state file", kind, name, force_name(force));
+        if (it == before.end() || it->second != overridden)
+          spdlog::warn("health: {} {} forced {} by the state file", kind, name, override_name(overridden));
       }
-      for (const auto& [name, force] : before)
+      for (const auto& [name, overridden] : before)
         if (!after.count(name)) spdlog::info("health: {} {} back to automatic", kind, name);
     };
     report("region", prev.regions, next.regions);
@@ -582,7 +582,7 @@ struct Monitor::Impl {
   }
 };
 
-Monitor::Monitor(std::string state_file) : impl_(std::make_unique<Impl>(std::move(state_file))) {
+Prober::Prober(std::string state_file) : impl_(std::make_unique<Impl>(std::move(state_file))) {
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   Impl& m = *impl_;
   uv_loop_init(&m.loop);
@@ -612,7 +612,7 @@ Monitor::Monitor(std::string state_file) : impl_(std::make_unique<Impl>(std::mov
   });
 }
 
-Monitor::~Monitor() {
+Prober::~Prober() {
   Impl& m = *impl_;
   m.post([&m] { m.shutdown(); });
   m.thread.join();
@@ -620,7 +620,7 @@ Monitor::~Monitor() {
   curl_multi_cleanup(m.multi);
 }
 
-Slots Monitor::apply(const Plan& plan) {
+Slots Prober::apply(const Plan& plan) {
   Impl& m = *impl_;
   std::promise<Slots> result;
   std::future<void> first_round;
@@ -645,11 +645,11 @@ Slots Monitor::apply(const Plan& plan) {
   return slots;
 }
 
-const common::Publication<Table>& Monitor::table() const { return impl_->publication; }
-const ProbeStats& Monitor::stats() const { return impl_->stats; }
-bool Monitor::persistent() const { return !impl_->state_file.empty(); }
+const common::Publication<Table>& Prober::table() const { return impl_->publication; }
+const ProbeStats& Prober::stats() const { return impl_->stats; }
+bool Prober::persistent() const { return !impl_->state_file.empty(); }
 
-Status Monitor::status() const {
+Status Prober::status() const {
   Impl& m = *impl_;
   std::promise<Status> result;
   auto future = result.get_future();
@@ -657,11 +657,11 @@ Status Monitor::status() const {
   return future.get();
 }
 
-std::string Monitor::set_override(Kind kind, const std::string& name, Force force) {
+std::string Prober::set_override(Kind kind, const std::string& name, Override overridden) {
   Impl& m = *impl_;
   std::promise<std::string> result;
   auto future = result.get_future();
-  m.post([&] { result.set_value(m.change_override(kind, name, force)); });
+  m.post([&] { result.set_value(m.change_override(kind, name, overridden)); });
   return future.get();
 }
 

@@ -16,36 +16,12 @@
 #include <vector>
 
 #include "health/check.hpp"
+#include "health/table.hpp"
 
 namespace steerdns::health {
 
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
-
-// What answer() reads: per VIP slot and per region slot, a byte of flags.
-// A slot past the end (a world published before its table, or no prober
-// at all, as in `steerdns explain`) reads as up and not forced.
-struct Table {
-  static constexpr std::uint8_t kUp = 1;           // serve it (probed up, or forced up)
-  static constexpr std::uint8_t kOverriddenDown = 2;   // an operator said down: never serve
-  static constexpr std::uint8_t kOverriddenUp = 4;     // an operator said up
-  static constexpr std::uint32_t kNoSlot = UINT32_MAX;
-
-  std::vector<std::uint8_t> vips;
-  std::vector<std::uint8_t> regions;
-
-  std::uint8_t vip(std::uint32_t slot) const noexcept {
-    return slot < vips.size() ? vips[slot] : kUp;
-  }
-  // The VIP may be answered with: up and not forced down.
-  bool serves(std::uint32_t slot) const noexcept {
-    const std::uint8_t f = vip(slot);
-    return (f & kUp) && !(f & kOverriddenDown);
-  }
-  std::uint8_t region(std::uint32_t slot) const noexcept {
-    return slot < regions.size() ? regions[slot] : 0;
-  }
-};
 
 // The rise/fall state machine of one probed VIP. The first result decides
 // the state at once (that is the first probe round); after it, RISE

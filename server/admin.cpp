@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "server/explain.hpp"
+#include "server/failover.hpp"
 #include "zones/name.hpp"
 
 namespace steerdns::server {
@@ -87,12 +88,12 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
       const zones::GeoRegion& region = g->regions[r];
       const RegionState st = region_state(world, table, *g, r);
       json vips = json::array();
-      const RegionHealth* h = g->id < world.geo_health.size() ? &world.geo_health[g->id].regions[r] : nullptr;
+      const RegionHealth& h = world.geo_health[g->id].regions[r];
       auto add = [&](const std::vector<zones::GeoVip>& list, const std::vector<std::uint32_t>* slots) {
         for (std::size_t i = 0; i < list.size(); ++i) {
           json v;
           v["address"] = list[i].address;
-          const std::uint32_t slot = slots != nullptr && i < slots->size() ? (*slots)[i] : health::Table::kNoSlot;
+          const std::uint32_t slot = (*slots)[i];
           if (slot >= status.vips.size() || !status.vips[slot].in_use) {
             v["state"] = "up";
             v["check"] = nullptr;
@@ -111,14 +112,15 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           vips.push_back(v);
         }
       };
-      add(region.a_vips, h ? &h->a : nullptr);
-      add(region.aaaa_vips, h ? &h->aaaa : nullptr);
+      add(region.a_vips, &h.a);
+      add(region.aaaa_vips, &h.aaaa);
       regions.push_back({{"name", region.name},
-                         {"state", st.served ? "up" : "down"},
+                         {"state", st.up() ? "up" : "down"},
+                         {"served", {{"A", st.serves(Family::a)}, {"AAAA", st.serves(Family::aaaa)}}},
                          {"override", override_json(st.overridden)},
                          {"threshold", region.threshold},
-                         {"vips_up", st.up},
-                         {"vips_total", st.vips},
+                         {"vips_up", st.total_served()},
+                         {"vips_total", st.total_vips()},
                          {"vips", vips}});
     }
     json policy = std::string(all_down_name(g->all_down));

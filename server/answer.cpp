@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "server/edns.hpp"
+#include "server/failover.hpp"
 #include "server/writer.hpp"
 
 namespace steerdns::server {
@@ -226,118 +227,66 @@ class Responder {
   }
 
  private:
-  // The client's preference list, walked with health: the first region that
-  // is up answers with its up VIPs of the asked family. A region is up when
-  // an operator forced it up, or when it has at least `threshold` up VIPs
-  // and an up VIP of the family (or none of that family at all: NODATA, as
-  // without health). Forced-down regions and VIPs are never served. When no
-  // region is up, the geo name's all-down policy answers. The ECS scope is
-  // the merged network the client fell in: the list, hence the walk, holds
-  // for all of it.
+  // The client's preference list, walked with health by choose_region()
+  // (server/failover.hpp): the first region that serves the asked family
+  // answers with its served VIPs of that family; when none does, the all-down
+  // policy. The ECS scope is the merged network the client fell in: the
+  // list, hence the walk, holds for all of it. A geo name holds addresses
+  // only: other types are NODATA, the same for every client (scope 0).
   void answer_geo(const Zone& zone, std::string_view owner, const zones::GeoName& geo) noexcept {
+    Ask ask;
+    if (q_.qtype == rrtype::A) ask = Ask::a;
+    else if (q_.qtype == rrtype::AAAA) ask = Ask::aaaa;
+    else if (q_.qtype == kTypeAny) ask = Ask::any;
+    else {
+      s_.geo = geo.id;
+      put_negative(zone);
+      return;
+    }
     const geoip::Classifier& classifier = world_.classifiers[geo.id];
     const ClientAddress client = client_address(q_, source_);
     const geoip::Classification c = classifier.classify(client.v6, client.address);
     if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
-    const auto& list = classifier.lists()[c.list];
+    const GeoHealth& gh = world_.geo_health[geo.id];
+    const Choice choice = choose_region(geo, gh, health_, classifier.lists()[c.list], ask);
     s_.geo = geo.id;
-    const GeoHealth* gh = geo.id < world_.geo_health.size() ? &world_.geo_health[geo.id] : nullptr;
-    static const RegionHealth unmonitored;
-    auto health_of = [&](std::uint8_t index) -> const RegionHealth& {
-      return gh != nullptr ? gh->regions[index] : unmonitored;
-    };
-    // ANY is answered with one family: A when the region has IPv4 VIPs.
-    auto family = [&](const zones::GeoRegion& r, const RegionHealth& h) {
-      const bool a = q_.qtype == rrtype::A || (q_.qtype == kTypeAny && r.a.count > 0);
-      return a ? Family{&r.a, &h.a} : Family{&r.aaaa, &h.aaaa};
-    };
-    auto count = [&](const std::vector<std::uint32_t>& slots, const RRset& rrset, std::uint8_t flag) {
-      if (slots.empty())  // no prober: every VIP up, none forced
-        return flag == health::Table::kUp ? static_cast<unsigned>(rrset.count) : 0u;
-      unsigned n = 0;
-      for (std::uint32_t slot : slots) n += (health_.vip(slot) & flag) != 0;
-      return n;
-    };
-
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const zones::GeoRegion& r = geo.regions[list[i]];
-      const RegionHealth& h = health_of(list[i]);
-      const std::uint8_t force = health_.region(h.region_slot);
-      if (force & health::Table::kOverriddenDown) continue;
-      const unsigned up = count(h.a, r.a, health::Table::kUp) + count(h.aaaa, r.aaaa, health::Table::kUp);
-      const Family f = family(r, h);
-      const unsigned family_up = count(*f.slots, *f.rrset, health::Table::kUp);
-      const bool forced_up = (force & health::Table::kOverriddenUp) != 0;
-      if (!forced_up && (up < r.threshold || (family_up == 0 && f.rrset->count > 0))) continue;
-      s_.degraded = i > 0 || up < static_cast<unsigned>(r.a.count + r.aaaa.count);
-      s_.region = list[i];
-      if (family_up > 0 || f.rrset->count == 0) put_vips(zone, owner, f, health::Table::kUp, geo);
-      else put_vips(zone, owner, f, 0, geo);  // forced up with none up: all but forced down
+    s_.degraded = choice.degraded;
+    s_.all_down = choice.all_down;
+    if (choice.servfail) {
+      s_.rcode = rcode::SERVFAIL;
+      s_.aa = false;
       return;
     }
-
-    s_.all_down = s_.degraded = true;
-    switch (geo.all_down) {
-      case zones::AllDown::serve_nearest:
-        for (std::uint8_t index : list) {
-          const zones::GeoRegion& r = geo.regions[index];
-          const RegionHealth& h = health_of(index);
-          if (health_.region(h.region_slot) & health::Table::kOverriddenDown) continue;
-          const unsigned forced_down = count(h.a, r.a, health::Table::kOverriddenDown) +
-                                       count(h.aaaa, r.aaaa, health::Table::kOverriddenDown);
-          if (forced_down == static_cast<unsigned>(r.a.count + r.aaaa.count)) continue;
-          s_.region = index;
-          put_vips(zone, owner, family(r, h), 0, geo);
-          return;
-        }
-        put_negative(zone, geo.degraded_ttl);
-        return;
-      case zones::AllDown::fallback: {
-        const zones::GeoRegion& r = geo.regions[geo.all_down_region];
-        const RegionHealth& h = health_of(geo.all_down_region);
-        if (health_.region(h.region_slot) & health::Table::kOverriddenDown) put_negative(zone, geo.degraded_ttl);
-        else {
-          s_.region = geo.all_down_region;
-          put_vips(zone, owner, family(r, h), 0, geo);
-        }
-        return;
-      }
-      case zones::AllDown::nodata:
-        put_negative(zone, geo.degraded_ttl);
-        return;
-      case zones::AllDown::servfail:
-        s_.rcode = rcode::SERVFAIL;
-        s_.aa = false;
-        return;
+    if (choice.region == Choice::kNoRegion) {
+      put_negative(zone, geo.degraded_ttl);
+      return;
     }
+    s_.region = choice.region;
+    const zones::GeoRegion& r = geo.regions[choice.region];
+    const RegionHealth& h = gh.regions[choice.region];
+    if (choice.family == Family::a) put_vips(zone, owner, r.a, h.a, choice.vips, geo);
+    else put_vips(zone, owner, r.aaaa, h.aaaa, choice.vips, geo);
   }
 
-  struct Family {
-    const RRset* rrset;
-    const std::vector<std::uint32_t>* slots;
-  };
-
-  // The records of F.rrset whose VIP has every flag of NEED and is not
-  // forced down (NEED 0: every VIP not forced down), with the degraded TTL
-  // when the answer is degraded. None: NODATA.
-  void put_vips(const Zone& zone, std::string_view owner, const Family& f, std::uint8_t need,
-                const zones::GeoName& geo) noexcept {
+  // The records of RRSET whose VIP (by SLOTS, in record order) RULE admits,
+  // with the degraded TTL when the answer is degraded. None: NODATA.
+  void put_vips(const Zone& zone, std::string_view owner, const RRset& rrset,
+                const std::vector<std::uint32_t>& slots, VipRule rule, const zones::GeoName& geo) noexcept {
     const std::uint32_t ttl = s_.degraded ? geo.degraded_ttl : kKeepTtl;
-    const auto* p = reinterpret_cast<const std::uint8_t*>(f.rrset->wire.data());
-    const std::size_t record = f.rrset->count == 0 ? 0 : f.rrset->wire.size() / f.rrset->count;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(rrset.wire.data());
+    const std::size_t record = rrset.count == 0 ? 0 : rrset.wire.size() / rrset.count;
     std::uint16_t written = 0;
-    for (std::uint16_t i = 0; i < f.rrset->count; ++i, p += record) {
-      if (!f.slots->empty()) {
-        const std::uint8_t flags = health_.vip((*f.slots)[i]);
-        if ((flags & health::Table::kOverriddenDown) || (flags & need) != need) continue;
-      }
+    for (std::uint16_t i = 0; i < rrset.count; ++i, p += record) {
+      const bool admitted =
+          rule == VipRule::served ? health_.serves(slots[i]) : !health_.overridden_down(slots[i]);
+      if (!admitted) continue;
       if (!put_record(w_, owner, p, record, ttl)) {
         truncate();
         return;
       }
       ++written;
     }
-    if (written == 0) put_negative(zone, s_.degraded ? geo.degraded_ttl : kKeepTtl);
+    if (written == 0) put_negative(zone, ttl);
     else s_.an = static_cast<std::uint16_t>(s_.an + written);
   }
 

@@ -304,19 +304,4 @@ Config load_config(const std::string& path) {
   return config;
 }
 
-std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober, Metrics* metrics) {
-  std::vector<std::unique_ptr<zones::Zone>> zones;
-  zones.reserve(config.zone_files.size());
-  for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
-  auto world = std::make_shared<World>();
-  world->zones = zones::ZoneTable(std::move(zones));
-  world->edns_payload = config.edns_payload;
-  compile_geo(*world, config.geoip_database);
-  const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
-  // Last: the prober starts new checks only for a world that is complete.
-  if (metrics != nullptr) metrics->assign(*world);
-  if (prober != nullptr) assign_health(*world, prober->apply(plan));
-  return world;
-}
-
 }  // namespace steerdns::server

@@ -1,4 +1,4 @@
-// The main config file (YAML) and building a world from it. Load-time only:
+// The main config file (YAML). Load-time only:
 // throws common::LoadError with file:line:reason.
 #pragma once
 
@@ -10,9 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "health/prober.hpp"
 #include "server/rate_limit.hpp"
-#include "server/world.hpp"
 
 namespace steerdns::server {
 
@@ -69,15 +67,6 @@ struct Config {
 };
 
 Config load_config(const std::string& path);
-
-// Loads and compiles every zone the config names. With a MONITOR (serve),
-// the world's checks are applied to it (new ones get a first probe before
-// this returns) and the world records their health slots; without (check,
-// explain), checks are only read and every VIP counts as up.
-// With METRICS (serve), the world's geo names get their counters.
-struct Metrics;
-std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober = nullptr,
-                                         Metrics* metrics = nullptr);
 
 // The admin API's address: TEXT as "HOST:PORT" into ADMIN's host, port and
 // text; false when it is not one.

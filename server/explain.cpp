@@ -6,6 +6,7 @@
 
 #include "common/ldns.hpp"
 #include "server/answer.hpp"
+#include "server/failover.hpp"
 #include "server/metrics.hpp"
 
 namespace steerdns::server {
@@ -113,9 +114,10 @@ std::string health_lines(const World& world, const zones::GeoName& geo, const st
     out += r.name + ": ";
     if (st.overridden == health::Override::down) out += "forced down by an operator";
     else if (st.overridden == health::Override::up) out += "forced up by an operator";
-    else out += st.served ? "up" : "down";
-    out += ", " + std::to_string(st.up) + " of " + std::to_string(st.vips) + " VIPs up";
-    if (st.overridden == health::Override::none && !st.served && st.up < r.threshold && st.up > 0)
+    else out += st.up() ? "up" : "down";
+    out += ", " + std::to_string(st.total_served()) + " of " + std::to_string(st.total_vips()) + " VIPs up";
+    if (st.overridden == health::Override::none && !st.up() && st.total_served() < r.threshold &&
+        st.total_served() > 0)
       out += " (threshold " + std::to_string(r.threshold) + ")";
     std::string notes;
     if (geo.id < world.geo_health.size()) {

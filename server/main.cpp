@@ -14,6 +14,7 @@
 #include <exception>
 
 #include "server/config.hpp"
+#include "server/world.hpp"
 #include "server/ctl.hpp"
 #include "server/explain.hpp"
 #include "server/metrics.hpp"

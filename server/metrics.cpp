@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "server/failover.hpp"
 #include "server/text.hpp"
 #include "zones/name.hpp"
 
@@ -272,7 +273,7 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   for (std::size_t i = 0; i < names.size(); ++i)
     for (std::size_t r = 0; r < names[i]->regions.size(); ++r)
       w.sample("steerdns_region_up", {{"name", owners[i]}, {"region", names[i]->regions[r].name}},
-               region_state(world, table, *names[i], r).served ? "1" : "0");
+               region_state(world, table, *names[i], r).up() ? "1" : "0");
 
   w.family("steerdns_vip_up", "gauge",
            "1 when the VIP's check passes (rise/fall applied; a VIP without a check counts as up); overrides aside.");

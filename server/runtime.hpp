@@ -1,12 +1,12 @@
-// The serving runtime: worker threads, their sockets, signals and reload.
+// The serving runtime: workers, signals and reloads, wired together.
 //
-// Threads: the main thread runs a libuv loop for signals only (SIGHUP
-// reloads, SIGTERM/SIGINT stop) and builds new worlds there, off the
-// workers. Each worker thread owns one libuv loop, one SO_REUSEPORT UDP
-// socket and one SO_REUSEPORT TCP listener per listen address; it reads the
-// world and the health table through Pins, once per receive batch. The
-// prober (health::Prober) runs on its own thread; a reload applies the new
-// world's checks to it before publishing the world.
+// Threads: the main thread runs a libuv loop for signals (SIGHUP reloads,
+// SIGTERM/SIGINT stop), reload orchestration (server/reload.hpp) and the
+// collection of retired worlds. Each worker thread (server/worker.hpp) owns
+// one libuv loop with its own SO_REUSEPORT UDP socket (server/udp.hpp) and
+// TCP listener (server/tcp.hpp) per listen address, and reads the world and
+// the health table through Pins. The prober (health/prober.hpp) runs on its
+// own thread; the admin API (server/admin.hpp) on cpp-httplib's threads.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,8 @@
 // The world: the immutable snapshot of everything compiled from config that
-// answer() reads. Built off the workers (start-up, reload), then published.
+// answer() reads, and the one place where it is built: zones (zones/), geo
+// classifiers (geoip/) and the health slots of their checks (health/) are
+// wired together here. Built off the workers (start-up, reload), then
+// published (common/publication.hpp); never changed after that.
 #pragma once
 
 #include <cstdint>
@@ -7,13 +10,18 @@
 #include <string>
 
 #include "geoip/geoip.hpp"
+#include "health/prober.hpp"
 #include "health/registry.hpp"
 #include "zones/zone.hpp"
 
 namespace steerdns::server {
 
+struct Config;   // server/config.hpp
+struct Metrics;  // server/metrics.hpp
+
 // Where answer() finds a region's health in the health table: slots
-// handed out by the prober (health::Prober::apply) for this world.
+// handed out by the prober (health::Prober::apply) for this world, or
+// kNoSlot everywhere when it was built without one (every VIP reads up).
 struct RegionHealth {
   std::uint32_t region_slot = health::Table::kNoSlot;
   std::vector<std::uint32_t> a, aaaa;  // VIP slots, in the order of GeoRegion's records
@@ -40,28 +48,29 @@ struct World {
   // The policy and compiled classifier of each geo name, by GeoName::id.
   std::vector<geoip::Policy> geo_policies;
   std::vector<geoip::Classifier> classifiers;
-  // By GeoName::id; empty when no prober was given (every VIP counts as up).
+  // By GeoName::id, for every geo name (kNoSlot slots without a prober).
   std::vector<GeoHealth> geo_health;
   // By GeoName::id; empty when built without Metrics (check, explain).
   std::vector<GeoCounterSlots> geo_counters;
 };
 
-// A region of a geo name as the health table has it now, whatever family
-// is asked: served when forced up, or not forced down with at least its
-// threshold of VIPs up. For /status, /explain and metrics; answer() itself
-// also weighs the asked family.
-struct RegionState {
-  unsigned vips = 0;
-  unsigned up = 0;  // VIPs up (probed up or forced up), not forced down
-  health::Override overridden = health::Override::none;
-  bool served = false;
-};
-RegionState region_state(const World& world, const health::Table& table, const zones::GeoName& geo,
-                         std::size_t region);
+// Loads and compiles every zone CONFIG names, its geo names and their
+// checks. With a PROBER (serve), the world's checks are applied to it (new
+// ones get a first probe before this returns) and the world records their
+// health slots; without (check, explain), checks are only read and every VIP
+// counts as up. With METRICS (serve), the world's geo names get their
+// counters. Runs off the workers (start-up, the reload builder). Throws
+// common::LoadError (file:line:reason).
+std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober = nullptr,
+                                         Metrics* metrics = nullptr);
 
+// The steps of build_world, for tests and fuzz targets that build a world
+// from zone texts.
+//
 // Loads the GeoIP database at DATABASE_PATH and compiles every geo name of
-// WORLD.zones into WORLD's classifiers. Throws common::LoadError (file:line of
-// a bad override, or the database's path). Does nothing without geo names.
+// WORLD.zones into WORLD's classifiers, with health slots kNoSlot. Throws
+// common::LoadError (file:line of a bad override, or the database's path).
+// Does nothing without geo names.
 void compile_geo(World& world, const std::string& database_path);
 
 // Reads every check of WORLD's geo names (geo name, region and VIP layers)

@@ -1,9 +1,13 @@
-// Wiring of zones/ geo names to geoip/ (classifiers) and to health/ (checks
-// → the prober's plan, slots → where answer() reads health).
+// Building a world: zones (zones/) loaded, their geo names compiled into
+// classifiers (geoip/), their checks read into the prober's plan and its
+// slots recorded where answer() reads health (health/).
+#include "server/world.hpp"
+
 #include <set>
 
 #include "common/load_error.hpp"
-#include "server/world.hpp"
+#include "server/config.hpp"
+#include "server/metrics.hpp"
 
 namespace steerdns::server {
 
@@ -58,6 +62,12 @@ void compile_geo(World& world, const std::string& database_path) {
   for (const zones::GeoName* g : names) {
     world.geo_policies.push_back(policy_for(*g));
     world.classifiers.push_back(geoip::compile(*world.geo_database, world.geo_policies.back()));
+    GeoHealth& gh = world.geo_health.emplace_back();
+    for (const zones::GeoRegion& region : g->regions) {
+      RegionHealth& rh = gh.regions.emplace_back();
+      rh.a.assign(region.a_vips.size(), health::Table::kNoSlot);
+      rh.aaaa.assign(region.aaaa_vips.size(), health::Table::kNoSlot);
+    }
   }
 }
 
@@ -79,26 +89,6 @@ health::Plan plan_health(const World& world) {
   return plan;
 }
 
-RegionState region_state(const World& world, const health::Table& table, const zones::GeoName& geo,
-                         std::size_t region) {
-  const zones::GeoRegion& r = geo.regions[region];
-  RegionState st;
-  st.vips = static_cast<unsigned>(r.a_vips.size() + r.aaaa_vips.size());
-  const RegionHealth* h = geo.id < world.geo_health.size() ? &world.geo_health[geo.id].regions[region] : nullptr;
-  if (h == nullptr) {  // no prober: all up
-    st.up = st.vips;
-    st.served = true;
-    return st;
-  }
-  for (const auto* slots : {&h->a, &h->aaaa})
-    for (std::uint32_t slot : *slots) st.up += table.serves(slot);
-  const std::uint8_t force = table.region(h->region_slot);
-  if (force & health::Table::kOverriddenDown) st.overridden = health::Override::down;
-  else if (force & health::Table::kOverriddenUp) st.overridden = health::Override::up;
-  st.served = st.overridden == health::Override::up || (st.overridden == health::Override::none && st.up >= r.threshold && st.up > 0);
-  return st;
-}
-
 void assign_health(World& world, const health::Slots& slots) {
   world.geo_health.clear();
   std::size_t vip = 0, region_at = 0;
@@ -111,6 +101,21 @@ void assign_health(World& world, const health::Slots& slots) {
       for (std::size_t i = 0; i < region.aaaa_vips.size(); ++i) rh.aaaa.push_back(slots.vips.at(vip++));
     }
   }
+}
+
+std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober, Metrics* metrics) {
+  std::vector<std::unique_ptr<zones::Zone>> zones;
+  zones.reserve(config.zone_files.size());
+  for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
+  auto world = std::make_shared<World>();
+  world->zones = zones::ZoneTable(std::move(zones));
+  world->edns_payload = config.edns_payload;
+  compile_geo(*world, config.geoip_database);
+  const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
+  // Last: the prober starts new checks only for a world that is complete.
+  if (metrics != nullptr) metrics->assign(*world);
+  if (prober != nullptr) assign_health(*world, prober->apply(plan));
+  return world;
 }
 
 }  // namespace steerdns::server

@@ -1,0 +1,111 @@
+#include "server/worker.hpp"
+
+#include <unistd.h>
+
+#include "server/socket.hpp"
+#include "server/text.hpp"
+
+namespace steerdns::server {
+
+namespace {
+
+void on_stop(uv_async_t* async) {
+  auto* w = static_cast<Worker*>(async->data);
+  for (auto& s : w->udp) uv_close(reinterpret_cast<uv_handle_t*>(&s->poll), nullptr);
+  for (auto& l : w->tcp) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->poll), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->pause), nullptr);
+  }
+  const std::vector<TcpConnection*> open(w->connections.begin(), w->connections.end());
+  for (TcpConnection* c : open) tcp_close(c);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->stop_async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->refresh), nullptr);
+}
+
+}  // namespace
+
+Worker::Worker(int index, Shared& shared)
+    : index(index), shared(shared), pin(shared.world), health(shared.health), stats(*shared.metrics.workers[index]) {
+  uv_loop_init(&loop);
+  uv_async_init(&loop, &stop_async, on_stop);
+  stop_async.data = this;
+  // Moves the pins to the current world and health table once a second
+  // even without traffic, so an idle worker does not keep a retired world
+  // (and its memory) alive.
+  uv_timer_init(&loop, &refresh);
+  refresh.data = this;
+  uv_timer_start(
+      &refresh,
+      [](uv_timer_t* t) {
+        auto* worker = static_cast<Worker*>(t->data);
+        worker->pin.refresh();
+        worker->health.refresh();
+      },
+      1000, 1000);
+  const Config& config = shared.config;
+  for (const auto& at : config.listen) {
+    if (at.udp) {
+      auto s = std::make_unique<UdpSocket>();
+      s->fd = open_socket(at, SOCK_DGRAM, true);
+      if (config.udp_receive_buffer > 0) set_receive_buffer(s->fd, at, config.udp_receive_buffer, index == 0);
+      s->pktinfo = is_wildcard(at);
+      s->worker = this;
+      uv_poll_init(&loop, &s->poll, s->fd);
+      s->poll.data = s.get();
+      udp.push_back(std::move(s));
+    }
+    if (at.tcp) {
+      auto l = std::make_unique<TcpListener>();
+      l->fd = open_listener(at);
+      l->worker = this;
+      uv_poll_init(&loop, &l->poll, l->fd);
+      uv_timer_init(&loop, &l->pause);
+      l->poll.data = l->pause.data = l.get();
+      tcp.push_back(std::move(l));
+    }
+  }
+}
+
+Worker::~Worker() {
+  for (auto& s : udp) ::close(s->fd);
+  for (auto& l : tcp) ::close(l->fd);
+}
+
+void Worker::start() {
+  for (auto& s : udp) uv_poll_start(&s->poll, UV_READABLE, on_udp_readable);
+  for (auto& l : tcp) uv_poll_start(&l->poll, UV_READABLE, on_tcp_acceptable);
+  thread = std::thread([this] { uv_run(&loop, UV_RUN_DEFAULT); });
+}
+
+void Worker::stop() { uv_async_send(&stop_async); }
+
+void Worker::join() {
+  if (!thread.joinable()) return;
+  thread.join();
+  uv_loop_close(&loop);
+}
+
+void Worker::log_limited(const sockaddr_storage& peer, const RateLimiter::Verdict& v,
+                         std::span<const std::uint8_t> query) {
+  const std::uint64_t now = uv_now(&loop);
+  if (last_limit_log != 0 && now - last_limit_log < 1000) {
+    ++suppressed_limits;
+    return;
+  }
+  const RateLimiter& limiter = *shared.limiter;
+  spdlog::warn("rate limit{}: {} responses to {} over {}/s ({}){}", limiter.config().log_only ? " (log only)" : "",
+               response_kind_name(v.kind), limiter.network_text(peer), limiter.config().rate(v.kind),
+               question_text(query),
+               suppressed_limits > 0 ? fmt::format("; {} more networks limited in the last second", suppressed_limits)
+                                     : std::string());
+  suppressed_limits = 0;
+  last_limit_log = now;
+}
+
+void Worker::log_query(const char* transport, const sockaddr_storage& peer, std::span<const std::uint8_t> query,
+                       const AnswerInfo& info) {
+  spdlog::info("query {} {} {} {} {} {}b{}", transport, address_text(peer), question_text(query),
+               qtype_text(info.qtype), rcode_text(info.rcode), info.size, info.truncated ? " TC" : "");
+}
+
+}  // namespace steerdns::server

@@ -1,0 +1,103 @@
+// A worker: one thread running one libuv loop, with its own SO_REUSEPORT
+// UDP socket and TCP listener per listen address (server/udp.hpp,
+// server/tcp.hpp). It reads the world and the health table through Pins,
+// refreshed once per receive batch (and once a second when idle, so that a
+// retired world is not kept alive), and writes only its own counters.
+//
+// Thread contract: a Worker is built and its sockets bound on the main
+// thread (Runtime::bind); from start() on, everything in it but `stop` (an
+// async handle, any thread) belongs to its own thread. Shared holds what
+// the workers share: read-only config and publications, and the few
+// counters they update atomically (connection counts, the rate limiter).
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/publication.hpp"
+#include "health/table.hpp"
+#include "server/answer.hpp"
+#include "server/config.hpp"
+#include "server/metrics.hpp"
+#include "server/rate_limit.hpp"
+#include "server/tcp.hpp"
+#include "server/udp.hpp"
+#include "server/world.hpp"
+
+namespace steerdns::server {
+
+struct Shared {
+  const Config& config;
+  common::Publication<World>& world;
+  const common::Publication<health::Table>& health;
+  Metrics& metrics;      // also holds the TCP connection count shared by workers
+  RateLimiter* limiter;  // UDP response rate limiting; null when off
+  ClientConnections clients;
+};
+
+struct Worker {
+  // Initialises the loop and binds this worker's sockets for every listen
+  // address. Throws std::runtime_error naming the address.
+  Worker(int index, Shared& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts polling the sockets and runs the loop on a thread of its own.
+  void start();
+  // Any thread: closes the sockets' handles and every open connection; the
+  // loop then ends, and join() returns.
+  void stop();
+  void join();
+
+  // A client's responses started to be rate limited: logged (at most once a
+  // second per worker, like errors) so an operator sees floods and can tune.
+  void log_limited(const sockaddr_storage& peer, const RateLimiter::Verdict& v,
+                   std::span<const std::uint8_t> query);
+
+  // Packet-path errors are logged at most once a second per worker.
+  template <class... Args>
+  void log_error(spdlog::format_string_t<Args...> fmt, Args&&... args) {
+    const std::uint64_t now = uv_now(&loop);
+    if (last_error_log != 0 && now - last_error_log < 1000) {
+      ++suppressed_errors;
+      return;
+    }
+    if (suppressed_errors > 0) spdlog::warn("worker {}: {} similar errors suppressed", index, suppressed_errors);
+    suppressed_errors = 0;
+    last_error_log = now;
+    spdlog::error(fmt, std::forward<Args>(args)...);
+  }
+
+  void log_query(const char* transport, const sockaddr_storage& peer, std::span<const std::uint8_t> query,
+                 const AnswerInfo& info);
+
+  int index;
+  Shared& shared;
+  common::Pin<World> pin;
+  common::Pin<health::Table> health;
+  uv_loop_t loop;
+  uv_async_t stop_async;
+  uv_timer_t refresh;  // re-pins once a second, with or without traffic
+  std::vector<std::unique_ptr<UdpSocket>> udp;
+  std::vector<std::unique_ptr<TcpListener>> tcp;
+  std::unordered_set<TcpConnection*> connections;
+  std::unique_ptr<UdpBatch> batch = std::make_unique<UdpBatch>();
+  std::unique_ptr<std::uint8_t[]> tcp_answer = std::make_unique<std::uint8_t[]>(kMaxTcpMessage);
+  WorkerCounters& stats;  // this worker's own: only it writes them
+  std::uint64_t last_error_log = 0;
+  std::uint64_t suppressed_errors = 0;
+  std::uint64_t last_limit_log = 0;
+  std::uint64_t suppressed_limits = 0;
+  std::thread thread;
+};
+
+}  // namespace steerdns::server

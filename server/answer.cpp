@@ -8,6 +8,8 @@
 
 #include "server/edns.hpp"
 #include "server/failover.hpp"
+#include "server/query.hpp"
+#include "server/source.hpp"
 #include "server/writer.hpp"
 
 namespace steerdns::server {
@@ -19,113 +21,12 @@ namespace rrtype = zones::rrtype;
 
 namespace {
 
-constexpr std::size_t kHeader = 12;
 constexpr std::size_t kOptSize = 11;  // root owner, type, class, ttl, rdlength 0
 constexpr std::size_t kEcsFixed = 4 + 4;  // option code and length, family, source, scope
 constexpr int kMaxCnameChain = 8;
 constexpr std::uint16_t kClassIn = 1;
 constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253,
                         kTypeMaila = 254, kTypeTkey = 249, kTypeTsig = 250;
-
-inline std::uint16_t read_u16(const std::uint8_t* p) noexcept {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
-
-enum class Parse : std::uint8_t { ok, drop, formerr, notimp };
-
-struct Query {
-  const std::uint8_t* packet = nullptr;
-  std::size_t size = 0;
-  std::size_t question_end = 0;  // 0 until the question was read whole
-  std::uint8_t qname[255];       // lower-cased wire
-  std::size_t qname_size = 0;
-  std::uint16_t qtype = 0, qclass = 0;
-  bool edns = false;
-  std::uint8_t edns_version = 0;
-  bool edns_do = false;
-  std::uint16_t edns_payload = 512;
-  ClientSubnet ecs;
-  std::string_view name() const noexcept {
-    return {reinterpret_cast<const char*>(qname), qname_size};
-  }
-};
-
-// Skips a possibly compressed name; pointers end it, so nothing loops.
-bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexcept {
-  while (pos < size) {
-    const std::uint8_t len = p[pos];
-    if ((len & 0xC0) == 0xC0) {
-      pos += 2;
-      return pos <= size;
-    }
-    if (len & 0xC0) return false;  // extended label types (RFC 6891 §5)
-    pos += 1 + len;
-    if (len == 0) return true;
-  }
-  return false;
-}
-
-// Reads an OPT record's fixed part and options (RFC 6891 §6.1).
-Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
-  if (q.edns) return Parse::formerr;  // more than one OPT
-  if (q.packet[owner_at] != 0) return Parse::formerr;  // owner must be the root
-  const std::uint8_t* p = q.packet + pos;
-  q.edns = true;
-  q.edns_payload = std::max<std::uint16_t>(read_u16(p + 2), 512);
-  q.edns_version = p[5];
-  q.edns_do = (p[6] & 0x80) != 0;
-  // The caller checked that RDLENGTH octets of RDATA are in the packet.
-  if (!read_opt_options(p + 10, read_u16(p + 8), q.ecs)) return Parse::formerr;
-  return Parse::ok;
-}
-
-Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
-  const std::uint8_t* p = in.data();
-  const std::size_t size = in.size();
-  q.packet = p;
-  q.size = size;
-  if (size < kHeader) return Parse::drop;
-  if (p[2] & 0x80) return Parse::drop;  // a response: never answer one (no loops)
-  // Other opcodes are NOTIMP, but their question and OPT are still read, so
-  // that the reply carries OPT when the query did (RFC 6891 §7).
-  const Parse bad = ((p[2] >> 3) & 0x0F) != 0 ? Parse::notimp : Parse::formerr;
-  if (read_u16(p + 4) != 1) return bad;
-
-  std::size_t pos = kHeader;
-  std::size_t out = 0;
-  for (;;) {
-    if (pos >= size) return bad;
-    const std::uint8_t len = p[pos];
-    if (len & 0xC0) return bad;  // no pointers or extended labels in a question
-    if (out + 1 + len > sizeof q.qname || pos + 1 + len > size) return bad;
-    q.qname[out++] = len;
-    for (std::size_t k = 1; k <= len; ++k) q.qname[out++] = zones::ascii_lower(p[pos + k]);
-    pos += 1 + len;
-    if (len == 0) break;
-  }
-  q.qname_size = out;
-  if (pos + 4 > size) return bad;
-  q.qtype = read_u16(p + pos);
-  q.qclass = read_u16(p + pos + 2);
-  pos += 4;
-  q.question_end = pos;
-
-  const std::size_t records = std::size_t{read_u16(p + 6)} + read_u16(p + 8) + read_u16(p + 10);
-  const std::size_t first_additional = records - read_u16(p + 10);
-  for (std::size_t i = 0; i < records; ++i) {
-    const std::size_t owner_at = pos;
-    if (!skip_name(p, size, pos) || pos + 10 > size) return bad;
-    const std::uint16_t type = read_u16(p + pos);
-    const std::size_t rdlen = read_u16(p + pos + 8);
-    if (pos + 10 + rdlen > size) return bad;
-    if (type == rrtype::OPT) {
-      if (i < first_additional) return bad;  // OPT only in additional
-      if (read_opt(q, owner_at, pos) != Parse::ok) return bad;
-    }
-    pos += 10 + rdlen;
-  }
-  return bad == Parse::notimp ? Parse::notimp : Parse::ok;
-}
 
 struct Sections {
   std::uint16_t an = 0, ns = 0, ar = 0;
@@ -428,24 +329,6 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint3
     p += 10 + rdlen;
   }
   return true;
-}
-
-bool source_address(const sockaddr_storage& source, bool& v6, geoip::Address6& address) noexcept {
-  address = 0;
-  if (source.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in&>(source).sin_addr);
-    v6 = false;
-    for (int i = 0; i < 4; ++i) address = (address << 8) | a[i];
-    return true;
-  }
-  if (source.ss_family == AF_INET6) {
-    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(source).sin6_addr;
-    const bool mapped = IN6_IS_ADDR_V4MAPPED(&a6);
-    v6 = !mapped;
-    for (int i = mapped ? 12 : 0; i < 16; ++i) address = (address << 8) | a6.s6_addr[i];
-    return true;
-  }
-  return false;
 }
 
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,

@@ -53,10 +53,6 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
                   std::span<std::uint8_t> out, Transport transport,
                   const sockaddr_storage* source = nullptr) noexcept;
 
-// The packet source SOURCE as GeoIP holds addresses: IPv4, and IPv4-mapped
-// IPv6, in the low 32 bits. False for another family.
-bool source_address(const sockaddr_storage& source, bool& v6, geoip::Address6& address) noexcept;
-
 // As above with every VIP up: tests, and worlds built without a prober.
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
                   std::span<std::uint8_t> out, Transport transport,

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <random>
 
+#include "server/source.hpp"
 #include "zones/name.hpp"
 
 namespace steerdns::server {

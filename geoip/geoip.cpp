@@ -247,9 +247,9 @@ const Database::Block& Database::find(bool v6, Address6 address) const noexcept 
 
 const char* rule_name(Rule rule) noexcept {
   switch (rule) {
-    case Rule::cidr: return "cidr override";
-    case Rule::country: return "country override";
-    case Rule::continent: return "continent override";
+    case Rule::cidr: return "cidr rule";
+    case Rule::country: return "country rule";
+    case Rule::continent: return "continent rule";
     case Rule::distance: return "distance";
     case Rule::default_list: return "default list";
   }

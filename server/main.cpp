@@ -160,7 +160,7 @@ int main(int argc, char** argv) {
       "Exit status: 0 done; 1 refused (the message says why); 2 the API cannot be reached.");
   app.footer("Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
              "names FILE:LINE and the offending key or value) or a socket cannot be bound.\n"
-             "Files: the config (see the README's configuration reference), zone files, the\n"
+             "Files: the config (see docs/configuration.md), zone files, the\n"
              "GeoIP database (built in when the config names none), health.state_file.");
 
   CLI11_PARSE(app, argc, argv);

@@ -20,7 +20,7 @@ FUZZ_BUILD    ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_TARGETS  := packet edns zone config health_json
 
-.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz asan tsan
+.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz asan tsan lint
 
 all: build
 
@@ -53,6 +53,14 @@ build: configure
 run: build
 	$(BUILD)/steerdns serve -c examples/steerdns.yaml
 
+# tools/lint: clang-format (.clang-format) over every tracked *.cpp/*.hpp,
+# include layering between modules, and a -Werror build in build-lint
+# (LINT_BUILD). `tools/lint format|layers|build` runs one part.
+LINT_PACKAGES := clang-format
+lint: deps
+	$(call apt_install,$(LINT_PACKAGES))
+	tools/lint
+
 # Then the ASan+UBSan suite (make asan); SANITIZE=0 skips it.
 SANITIZE ?= 1
 test: build
@@ -71,7 +79,7 @@ test: build
 # the server's privileges), printed at the end.
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
-TSAN_TESTS ?= ^(unit|system_test_(health|reload|admin|soak|faults))$$
+TSAN_TESTS ?= ^(unit_(common|zones|geoip|health|server): |system_test_(health|reload|admin|soak|faults)(_[a-z_]+)?$$)
 ASAN_ENV = ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1:check_initialization_order=1:strict_init_order=1:log_exe_name=1:log_path=$(abspath $(ASAN_BUILD))/sanitizer/asan \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_exe_name=1:log_path=$(abspath $(ASAN_BUILD))/sanitizer/ubsan
 TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:log_exe_name=1:log_path=$(abspath $(TSAN_BUILD))/sanitizer/tsan

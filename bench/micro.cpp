@@ -33,6 +33,7 @@
 #include "geoip/geoip.hpp"
 #include "health/registry.hpp"
 #include "server/answer.hpp"
+#include "server/failover.hpp"
 #include "server/world.hpp"
 #include "zones/zone.hpp"
 
@@ -336,11 +337,11 @@ Fixture::Fixture() {
   paris_down = registry.table();
   for (std::uint32_t slot : slots.vips) registry.record(slot, refused, {});
   all_down = registry.table();
-  expect(server::region_state(*world, all_up, *geo, paris).served,
+  expect(server::region_state(*world, all_up, *geo, paris).up(),
          "paris not served with every VIP up");
-  expect(!server::region_state(*world, paris_down, *geo, paris).served,
+  expect(!server::region_state(*world, paris_down, *geo, paris).up(),
          "paris still served with its VIPs down");
-  expect(server::region_state(*world, paris_down, *geo, virginia).served, "virginia not served");
+  expect(server::region_state(*world, paris_down, *geo, virginia).up(), "virginia not served");
 
   resolver = v4_source(0xC633640A);  // 198.51.100.10
 

@@ -17,8 +17,10 @@ port (a VIP), with a switchable `mode`:
 
 The last four stop when the peer closes, the backend stops, or HANG_LIMIT
 (30 s) passes; each request's record gets "end" (monotonic time the handler
-finished) and "sent" (bytes written), so a test can see how long the prober
-kept the connection.
+finished), "sent" (bytes written) and "ended_by" ("peer": the client hung up;
+"limit": HANG_LIMIT passed; "stop": the backend stopped; "done": the whole
+trickled answer went out), so a test can see that the prober, not the
+backend, ended the request.
 
 Any other path answers 404.  `stop()` closes the listening socket (new
 connections are refused); `start()` binds the same address and port again.
@@ -133,6 +135,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (OSError, ValueError):
             return True
 
+    def _ended(self, backend, why=None):
+        """Record why the request ended: `why`, else "stop" or "limit"."""
+        self._entry["ended_by"] = why or ("stop" if backend._stopping.is_set() else "limit")
+
     def _endless(self, backend):
         """200 and a body without end, as fast as the client takes it."""
         self.close_connection = True
@@ -148,7 +154,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             while not backend._stopping.is_set() and time.monotonic() < deadline:
                 self._write(filler)  # raises once the client has closed
         except OSError:
-            pass
+            return self._ended(backend, "peer")
+        self._ended(backend)
 
     def _endless_headers(self, backend):
         """A status line, then header lines without end."""
@@ -161,7 +168,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 i += 1
                 self._write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 200))
         except OSError:
-            pass
+            return self._ended(backend, "peer")
+        self._ended(backend)
 
     def _trickle(self, backend):
         """A whole healthy answer, one byte every TRICKLE_PERIOD."""
@@ -173,12 +181,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             for i in range(len(data)):
                 if backend._stopping.is_set() or time.monotonic() >= deadline:
-                    return
+                    return self._ended(backend)
                 self._write(data[i:i + 1])
                 if self._peer_closed(TRICKLE_PERIOD):
-                    return
+                    return self._ended(backend, "peer")
         except OSError:
-            pass
+            return self._ended(backend, "peer")
+        self._ended(backend, "done")
 
     def _hang(self, backend):
         """Never answer: wait (bounded) until the client gives up or we stop."""
@@ -189,9 +198,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             try:
                 ready, _, _ = select.select([sock], [], [], 0.1)
                 if ready and not sock.recv(4096):
-                    break  # peer closed
+                    return self._ended(backend, "peer")
             except (OSError, ValueError):
-                break
+                return self._ended(backend, "peer")
+        self._ended(backend)
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):

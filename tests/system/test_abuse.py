@@ -2,25 +2,34 @@
 """Abuse: response rate limiting (a flood from one network is slipped and
 dropped while another network keeps its answers), TCP connections per
 client, and slowloris (hundreds of connections sending one byte) closed by
-the query timeout while service goes on."""
+the query timeout while service goes on.
+
+Floods are paced and bounded in count and time; a flood lasts until the
+other network has been answered a number of times, and the tests then wait
+for steerdns's counters to show every query handled instead of waiting a
+fixed time for stragglers.  No speed is asserted."""
 
 import os
 import socket
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
+from adminapi import scrape, wait_metrics  # noqa: E402
 from harness import ServerTestCase, standard_zone  # noqa: E402
-from test_admin import scrape, wait_metrics  # noqa: E402
 
 ZONES = {"example.com.yaml": standard_zone("example.com")}
 ADMIN = "admin:\n  listen: 127.0.0.1:{admin_port}\n"
 
 FLOODER = "127.0.0.1"     # network 127.0.0.0/24
 BYSTANDER = "127.0.1.1"   # another /24: its own buckets
+BYSTANDER_ASKS = 20       # the flood lasts until the bystander was answered this often
+FLOOD_MIN = 4000          # ... and at least this many queries were sent
+FLOOD_MAX = 400000        # at most this many, and for at most h.DEADLINE
 
 
 def udp_socket(source):
@@ -30,36 +39,70 @@ def udp_socket(source):
     return s
 
 
-def flood(port, source, name, count, seconds):
-    """Sends COUNT queries for NAME from SOURCE within SECONDS (bounded both
-    ways), reading what comes back; returns the parsed answers."""
-    s = udp_socket(source)
-    answers = []
-    deadline = time.monotonic() + seconds
-    try:
-        sent = 0
-        while sent < count and time.monotonic() < deadline:
+def total(m, metric, **labels):
+    """The sum of the samples of `metric` whose labels include `labels`."""
+    return sum(v for k, v in m.series(metric).items() if labels.items() <= dict(k).items())
+
+
+class Flood:
+    """UDP queries from SOURCE, NAME(i) for the i-th, at most ~10k/s (a
+    flood, not a benchmark), reading whatever comes back."""
+
+    def __init__(self, port, source, name):
+        self.port, self.name = port, name
+        self.sock = udp_socket(source)
+        self.sent = 0
+        self.answers = []
+
+    def read(self):
+        """Parse what has arrived; returns the number of answers so far."""
+        while True:
             try:
-                s.sendto(h.build_query(name, "A", id=sent & 0xFFFF), ("127.0.0.1", port))
-                sent += 1
+                self.answers.append(h.parse_message(self.sock.recv(4096)))
+            except BlockingIOError:
+                return len(self.answers)
+
+    def run(self, until, count=FLOOD_MAX, seconds=h.DEADLINE):
+        """Send until until() is true, `count` queries are out or `seconds` passed."""
+        deadline = time.monotonic() + seconds
+        while self.sent < count and time.monotonic() < deadline and not until():
+            try:
+                self.sock.sendto(h.build_query(self.name(self.sent), "A", id=self.sent & 0xFFFF),
+                                 ("127.0.0.1", self.port))
+                self.sent += 1
             except BlockingIOError:
                 pass
-            while True:
-                try:
-                    answers.append(h.parse_message(s.recv(4096)))
-                except BlockingIOError:
-                    break
-            if sent % 50 == 0:
-                time.sleep(0.005)  # ~10k/s at most: a flood, not a benchmark
-        end = time.monotonic() + 0.5  # stragglers
-        while time.monotonic() < end:
-            try:
-                answers.append(h.parse_message(s.recv(4096)))
-            except BlockingIOError:
-                time.sleep(0.01)
-        return sent, answers
-    finally:
-        s.close()
+            self.read()
+            if self.sent % 50 == 0:
+                time.sleep(0.005)  # pacing the load
+
+    def wait_handled(self, srv, before, kernel_drops0, others=0):
+        """Wait until steerdns has counted every query of the flood (`others`:
+        UDP queries of other clients since the scrape `before`), or the kernel
+        dropped it at steerdns's full socket, and every reply steerdns sent has
+        been read here.  Returns (last scrape, queries steerdns handled)."""
+        got = []
+
+        def done():
+            m = scrape(srv)
+            handled = (total(m, "steerdns_queries_total", transport="udp")
+                       - total(before, "steerdns_queries_total", transport="udp") - others)
+            if handled + h.udp_drops(srv.port) - kernel_drops0 < self.sent:
+                return None
+            unsent = (total(m, "steerdns_rate_limited_total", action="drop")
+                      - total(before, "steerdns_rate_limited_total", action="drop")
+                      + m.value("steerdns_send_errors_total")
+                      - before.value("steerdns_send_errors_total"))
+            if self.read() < handled - unsent:
+                return None
+            got[:] = [m, handled]
+            return True
+        h.wait_for(done, what="the %d queries of the flood handled and their replies read"
+                   % self.sent)
+        return got[0], got[1]
+
+    def close(self):
+        self.sock.close()
 
 
 class RateLimit(ServerTestCase):
@@ -67,36 +110,46 @@ class RateLimit(ServerTestCase):
                        server_options={"rate_limit": {"responses_per_second": 20, "slip": 2}})
 
     def test_flood_from_one_network_limited_while_another_is_answered(self):
-        before = scrape(self.srv)
+        srv = self.srv
+        before = scrape(srv)
+        kernel_drops0 = h.udp_drops(srv.port)
         bystander = []
-        import threading
         stop = threading.Event()
 
         def keep_asking():
-            while not stop.is_set() and len(bystander) < 100:
-                bystander.append(h.dig(self.srv.port, "www.example.com", "A", "-b", BYSTANDER))
-                time.sleep(0.05)
+            while not stop.is_set() and len(bystander) < BYSTANDER_ASKS:
+                bystander.append(h.dig(srv.port, "www.example.com", "A", "-b", BYSTANDER))
+                time.sleep(0.05)  # pacing: below the network's 20 answers a second
 
         t = threading.Thread(target=keep_asking)
+        flood = Flood(srv.port, FLOODER, lambda i: "www.example.com")
+        started = time.monotonic()
         t.start()
         try:
-            started = time.monotonic()
-            sent, answers = flood(self.srv.port, FLOODER, "www.example.com", 4000, 4.0)
+            flood.run(until=lambda: ((len(bystander) >= BYSTANDER_ASKS or not t.is_alive())
+                                     and flood.sent >= FLOOD_MIN))
+            flooded = time.monotonic() - started
+            stop.set()
+            t.join(h.DEADLINE)
+            after, handled = flood.wait_handled(srv, before, kernel_drops0, others=len(bystander))
             elapsed = time.monotonic() - started
         finally:
             stop.set()
-            t.join(30)
+            t.join(h.DEADLINE)
+            flood.close()
 
+        sent, answers = flood.sent, flood.answers
         full = [m for m in answers if not m.tc and m.answer]
         slipped = [m for m in answers if m.tc]
-        print("\nflood: %d queries in %.2f s: %d answered, %d slipped; bystander: %d of %d answered"
-              % (sent, elapsed, len(full), len(slipped), sum(1 for r in bystander if r.rdatas("A")),
-                 len(bystander)), file=sys.stderr)
+        print("\nflood: %d queries in %.2f s (%d handled, %d dropped by the kernel): %d answered,"
+              " %d slipped; bystander: %d of %d answered"
+              % (sent, flooded, handled, sent - handled, len(full), len(slipped),
+                 sum(1 for r in bystander if r.rdatas("A")), len(bystander)), file=sys.stderr)
         # At most the rate per started second passes (and no fewer than one second's worth).
         self.assertGreaterEqual(len(full), 20)
         self.assertLessEqual(len(full), 20 * (int(elapsed) + 2), "rate limit let too much through")
         # With slip 2, about every other limited response slips: empty, TC=1, question kept.
-        limited = sent - len(full)
+        limited = handled - len(full)
         self.assertGreater(len(slipped), limited // 4)
         self.assertLess(len(slipped), limited * 3 // 4 + 20)
         for m in slipped[:50]:
@@ -104,39 +157,38 @@ class RateLimit(ServerTestCase):
             self.assertEqual(m.question[0][0].lower().rstrip("."), "www.example.com")
             self.assertEqual((len(m.answer), len(m.authority), len(m.additional)), (0, 0, 0))
 
-        # The other network was answered in full, every time.
-        self.assertGreater(len(bystander), 5)
+        # The other network was answered in full, every time, all through the flood.
+        self.assertEqual(len(bystander), BYSTANDER_ASKS,
+                         "the flood reached its bounds before the bystander was answered")
         for r in bystander:
             self.assertEqual(r.status, "NOERROR", r.stdout + r.stderr)
             self.assertNotIn("tc", r.flags)
             self.assertEqual(r.rdatas("A"), ["192.0.2.10"])
 
-        after = wait_metrics(self.srv, lambda m: m.value("steerdns_rate_limited_total", kind="answer",
-                                                         action="drop") > 0, "drops counted")
+        after = wait_metrics(srv, lambda m: m.value("steerdns_rate_limited_total", kind="answer",
+                                                    action="drop") > 0, "drops counted")
         slip = (after.value("steerdns_rate_limited_total", kind="answer", action="slip")
                 - before.value("steerdns_rate_limited_total", kind="answer", action="slip"))
         drop = (after.value("steerdns_rate_limited_total", kind="answer", action="drop")
                 - before.value("steerdns_rate_limited_total", kind="answer", action="drop"))
         self.assertEqual(slip + drop, limited)
         self.assertGreaterEqual(slip, len(slipped))
-        self.assertIn("rate limit: answer responses to 127.0.0.0/24 over 20/s", self.srv.log())
+        self.assertIn("rate limit: answer responses to 127.0.0.0/24 over 20/s", srv.log())
 
     def test_nxdomain_flood_of_random_names_is_one_bucket(self):
-        s = udp_socket(FLOODER)
-        got = []
+        before = scrape(self.srv)
+        kernel_drops0 = h.udp_drops(self.srv.port)
+        flood = Flood(self.srv.port, FLOODER, lambda i: "r%d.example.com" % i)
+        started = time.monotonic()
         try:
-            for i in range(200):
-                s.sendto(h.build_query("r%d.example.com" % i, "A", id=i), ("127.0.0.1", self.srv.port))
-            end = time.monotonic() + 1.0
-            while time.monotonic() < end:
-                try:
-                    got.append(h.parse_message(s.recv(4096)))
-                except BlockingIOError:
-                    time.sleep(0.01)
+            flood.run(until=lambda: False, count=200)
+            flood.wait_handled(self.srv, before, kernel_drops0)
         finally:
-            s.close()
-        nx = [m for m in got if not m.tc]
-        self.assertLessEqual(len(nx), 40)  # 20/s; the loop may straddle a second
+            flood.close()
+        elapsed = time.monotonic() - started
+        nx = [m for m in flood.answers if not m.tc]
+        # 20/s per started second; the loop may straddle one more (40 when it takes under 1 s)
+        self.assertLessEqual(len(nx), 20 * (int(elapsed) + 2))
         self.assertTrue(all(m.rcode == 3 for m in nx))
 
     def test_tcp_is_not_limited(self):
@@ -146,8 +198,10 @@ class RateLimit(ServerTestCase):
 
 
 class TcpPerClient(ServerTestCase):
+    # the idle timeout outlasts every wait (h.DEADLINE): a connection closed
+    # meanwhile was refused, not timed out
     SERVER_ARGS = dict(zones=ZONES, workers=2, extra_config=ADMIN,
-                       tcp={"max_connections_per_client": 8, "idle_timeout": "30s"})
+                       tcp={"max_connections_per_client": 8, "idle_timeout": "120s"})
 
     def test_connections_per_client(self):
         held = []
@@ -159,7 +213,7 @@ class TcpPerClient(ServerTestCase):
                 held.append(s)
             ninth = h.tcp_connect(self.srv.port)
             try:
-                self.assertIn(h.wait_closed(ninth, 3.0), ("eof", "reset"))
+                self.assertIn(h.wait_closed(ninth, h.DEADLINE), ("eof", "reset"))
             finally:
                 ninth.close()
             # Another client is not affected.
@@ -172,7 +226,7 @@ class TcpPerClient(ServerTestCase):
                 s.close()
         # Closed connections give their places back.
         h.wait_for(lambda: (lambda r: r if r.rdatas("A") else None)(
-            h.dig(self.srv.port, "www.example.com", "A", "+tcp")), 5.0, what="TCP after closing")
+            h.dig(self.srv.port, "www.example.com", "A", "+tcp")), what="TCP after closing")
 
 
 class Slowloris(ServerTestCase):
@@ -199,10 +253,11 @@ class Slowloris(ServerTestCase):
                 self.assertEqual(r.rdatas("A"), ["192.0.2.10"], r.stdout)
                 r = h.dig(self.srv.port, "www.example.com", "A", time_=1)
                 self.assertEqual(r.rdatas("A"), ["192.0.2.10"], r.stdout)
-            # Every one is closed within seconds of its first octet.
+            # Every one is closed (by the query timeout: counted below, and the
+            # idle timeout is longer); how soon is not asserted.
             for s in conns:
-                self.assertIn(h.wait_closed(s, max(0.1, opened + 4.0 - time.monotonic())), ("eof", "reset"),
-                              "a one-byte connection still open 4 s later")
+                self.assertIn(h.wait_closed(s, max(0.1, opened + h.DEADLINE - time.monotonic())),
+                              ("eof", "reset"), "a one-byte connection never closed")
         finally:
             for s in conns:
                 s.close()
@@ -212,7 +267,6 @@ class Slowloris(ServerTestCase):
     def test_trickle_does_not_extend_the_deadline(self):
         q = h.frame(h.build_query("www.example.com", "A", id=7))
         with h.tcp_connect(self.srv.port) as s:
-            started = time.monotonic()
             closed = False
             for byte in q:  # one octet every 0.2 s: the whole message would take ~7 s
                 try:
@@ -223,8 +277,9 @@ class Slowloris(ServerTestCase):
                 if h.wait_closed(s, 0.2) in ("eof", "reset"):
                     closed = True
                     break
+            # cut off before the whole message was sent, so each octet did not
+            # restart the 1 s query timeout
             self.assertTrue(closed, "a trickling query was never cut off")
-            self.assertLess(time.monotonic() - started, 3.0)
 
     def test_slow_but_whole_query_within_the_timeout_is_answered(self):
         q = h.frame(h.build_query("www.example.com", "A", id=9))

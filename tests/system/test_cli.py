@@ -324,7 +324,7 @@ class Signals(unittest.TestCase):
 
     def test_sigterm_exits_zero(self):
         with Server(self.ZONES) as srv:
-            h.wait_for(lambda: "serving" in srv.log(), 5.0, what='"serving" in the log')
+            h.wait_for(lambda: "serving" in srv.log(), what='"serving" in the log')
             self.assertEqual(h.dig(srv.port, "www.example.com", "A").status, "NOERROR")
             self.assertEqual(srv.stop(signal.SIGTERM), 0, srv.all_output())
 
@@ -341,7 +341,7 @@ class Signals(unittest.TestCase):
             finally:
                 s.close()
 
-    def serve_expect_failure(self, d, timeout=10.0):
+    def serve_expect_failure(self, d, timeout=h.DEADLINE):
         proc = subprocess.Popen([h.BIN, "serve", "-c", d.config], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/")
         try:

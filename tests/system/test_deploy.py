@@ -202,13 +202,14 @@ class NotifyTest(unittest.TestCase):
         started = time.monotonic()
         srv.proc = subprocess.Popen([h.BIN, "serve", "-c", srv.config_path], stdin=subprocess.DEVNULL,
                                     stdout=srv._out, stderr=srv._log, cwd=srv.dir, env=env)
-        sock.settimeout(30)
+        sock.settimeout(h.DEADLINE)
         messages = []
         while not any("READY=1" in m for m in messages):
             try:
                 messages.append(sock.recv(4096).decode())
             except socket.timeout:
-                self.fail("no READY=1 within 30 s; got %r; log:\n%s" % (messages, srv.all_output()))
+                self.fail("no READY=1 within %.0f s; got %r; log:\n%s"
+                          % (h.DEADLINE, messages, srv.all_output()))
         ready_after = time.monotonic() - started
         # The hung VIP's first probe must have timed out (1 s) before READY.
         self.assertGreaterEqual(ready_after, 0.9, "READY=1 before the hung probe's timeout")
@@ -225,12 +226,12 @@ class NotifyTest(unittest.TestCase):
         # A reload says RELOADING=1, then READY=1 again; SIGTERM says STOPPING=1.
         srv.proc.send_signal(signal.SIGHUP)
         seen = []
-        sock.settimeout(10)
+        sock.settimeout(h.DEADLINE)
         while not (any("RELOADING=1" in m for m in seen) and any("READY=1" in m for m in seen)):
             seen.append(sock.recv(4096).decode())
         srv.proc.send_signal(signal.SIGTERM)
         self.assertIn("STOPPING=1", sock.recv(4096).decode())
-        self.assertEqual(srv.proc.wait(10), 0)
+        self.assertEqual(srv.proc.wait(h.DEADLINE), 0)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "the privilege drop needs root")
@@ -262,7 +263,7 @@ class PrivilegeDropTest(unittest.TestCase):
         os.chmod(srv.zone_path("deploy.test.yaml"), 0o644)
         srv.proc.send_signal(signal.SIGHUP)
         h.wait_for(lambda: [rr for rr in h.dig(srv.port, "svc.deploy.test", "A").answer if rr[1] == 31],
-                   timeout=10, what="the reloaded TTL 31")
+                   what="the reloaded TTL 31")
 
     def test_unknown_user_is_rejected_with_file_and_line(self):
         with tempfile.TemporaryDirectory(prefix="steerdns-test-") as d:

@@ -6,7 +6,6 @@ Runs on the built-in world database and on the test database the build writes
 (tests/geoip/make-test-mmdb.pl)."""
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -16,27 +15,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
+from geozones import (EXAMPLE_ZONE, PARIS, SINGAPORE, SOURCE, TEST_MMDB,  # noqa: E402,F401
+                      VIRGINIA, WORLD_MMDB, subnet)
 from harness import ServerTestCase  # noqa: E402
-
-SOURCE = os.environ.get("STEERDNS_SOURCE_DIR",
-                        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-TEST_MMDB = os.path.abspath(os.environ.get("STEERDNS_TEST_MMDB",
-                                           os.path.join(SOURCE, "build", "tests", "test-city.mmdb")))
-WORLD_MMDB = os.path.join(SOURCE, "geoip", "data", "steerdns-world.mmdb")
-
-
-def without_checks(zone):
-    """The zone without its health check: placement alone is tested here
-    (test_health.py probes real backends)."""
-    return re.sub(r"\n    check:\n(      .*\n)+", "\n", zone)
-
-
-EXAMPLE_ZONE = without_checks(
-    open(os.path.join(SOURCE, "examples", "zones", "example.com.yaml")).read())
-
-PARIS = ["127.1.0.1", "127.1.0.2"]
-VIRGINIA = ["127.2.0.1", "127.2.0.2"]
-SINGAPORE = ["127.3.0.1", "127.3.0.2"]
 
 GEO_ZONE = EXAMPLE_ZONE + """
   nearest:
@@ -51,12 +32,6 @@ GEO_ZONE = EXAMPLE_ZONE + """
       continent: {OC: [virginia]}
       default: [singapore, paris, virginia]
 """
-
-
-def subnet(result):
-    """(address, source, scope) of the reply's CLIENT-SUBNET option, or None."""
-    m = re.search(r"CLIENT-SUBNET: ([0-9a-fA-F.:]+)/(\d+)/(\d+)", result.stdout)
-    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else None
 
 
 class GeoCase(ServerTestCase):
@@ -222,11 +197,11 @@ class DatabaseReload(GeoCase):
         self.srv.reload_and_wait()
         h.wait_for(lambda: self.vips(self.dig("artifacts.example.com", "A",
                                               "+subnet=9.9.9.0/24")) == VIRGINIA,
-                   timeout=10, what="virginia for 9.9.9.0/24 after the reload")
+                   what="virginia for 9.9.9.0/24 after the reload")
         with open(self.db_path, "wb") as f:
             f.write(b"not a database")
         self.srv.reload()
-        h.wait_for(lambda: "reload failed" in self.srv.log(), timeout=10, what="reload failed")
+        h.wait_for(lambda: "reload failed" in self.srv.log(), what="reload failed")
         self.assertIn("geo.mmdb", self.srv.log())
         self.assertEqual(self.vips(self.ask("artifacts.example.com", "9.9.9.0/24")), VIRGINIA)
 

@@ -14,7 +14,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
-from test_geo import EXAMPLE_ZONE, PARIS, SINGAPORE, VIRGINIA, subnet  # noqa: E402
+from geozones import EXAMPLE_ZONE, PARIS, SINGAPORE, VIRGINIA, subnet  # noqa: E402
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
@@ -63,7 +63,7 @@ class ThroughUnbound(unittest.TestCase):
         try:
             h.wait_for(lambda: cls.unbound.poll() is None and
                        h.dig(cls.port, "www.example.com", "A", time_=1).status == "NOERROR",
-                       timeout=15, what="unbound answering")
+                       what="unbound answering")
         except Exception:
             cls.tearDownClass()
             raise
@@ -96,8 +96,7 @@ class ThroughUnbound(unittest.TestCase):
         before = self.upstream_queries()
         paris = self.ask("193.51.24.0/24")
         self.assertEqual(sorted(paris.rdatas("A")), PARIS, paris.stdout)
-        h.wait_for(lambda: self.upstream_queries() == before + 1, timeout=5,
-                   what="steerdns asked once")
+        h.wait_for(lambda: self.upstream_queries() == before + 1, what="steerdns asked once")
         scope = subnet(paris)
         self.assertIsNotNone(scope, "unbound passes the scope back to its client\n" + paris.stdout)
         self.assertGreater(scope[2], 0)

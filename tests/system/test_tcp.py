@@ -62,7 +62,7 @@ class TcpBasics(ServerTestCase):
                 "+time=2", "+retry=0"]
         for n, t, _ in NAMES:
             argv += [n, t]
-        rc, out, err, _ = h._run_client(argv, 30)
+        rc, out, err, _ = h.run_client(argv, 30)
         results = h.parse_dig_output(out)
         self.assertEqual([r.status for r in results], [s for _, _, s in NAMES], out + err)
 
@@ -131,7 +131,7 @@ class TcpBasics(ServerTestCase):
         m = h.parse_message(data)
         self.assertEqual((m.id, m.rcode_name), (0x6666, "REFUSED"), m)
         self.assertEqual(m.answer, [])
-        rc, out, err, _ = h._run_client(
+        rc, out, err, _ = h.run_client(
             [h.DIG, "@127.0.0.1", "-p", str(self.srv.port), "example.com", "AXFR",
              "+time=2", "+tries=1"], 20)
         self.assertIn("Transfer failed", out + err)
@@ -182,13 +182,12 @@ class TcpSlowClient(ServerTestCase):
             a.sendall(framed[:1])          # one byte of the length prefix
             b.sendall(framed[:2 + 5])      # the prefix and 5 bytes of the message
             # c: connected, sends nothing
-            t0 = time.monotonic()
+            # Others are answered meanwhile (within dig's own +time=2, one try).
             r = self.dig("mail.example.com", "A", "+tcp")
             self.assertAnswered(r)
             self.assertEqual(r.rdatas("A"), ["192.0.2.25"])
             r = self.dig("mail.example.com", "A")
             self.assertAnswered(r)
-            self.assertLess(time.monotonic() - t0, 4.0)
             # the slow clients' queries are still completed and answered
             a.sendall(framed[1:])
             b.sendall(framed[7:])
@@ -227,21 +226,21 @@ class TcpIdle(ServerTestCase):
 
     def test_idle_connection_closed(self):
         with h.tcp_connect(self.srv.port) as s:
-            how = h.wait_closed(s, 5.0)
-        self.assertIn(how, ("eof", "reset"), "idle connection not closed within 5 s")
+            how = h.wait_closed(s, h.DEADLINE)
+        self.assertIn(how, ("eof", "reset"), "idle connection never closed")
 
     def test_idle_after_answer_closed(self):
         with h.tcp_connect(self.srv.port) as s:
             m = query_on(s, 0x1234)
             self.assertIsNotNone(m)
             self.assertEqual(m.id, 0x1234)
-            how = h.wait_closed(s, 5.0)
+            how = h.wait_closed(s, h.DEADLINE)
         self.assertIn(how, ("eof", "reset"))
 
     def test_partial_query_closed(self):
         with h.tcp_connect(self.srv.port) as s:
             s.sendall(b"\x00")
-            how = h.wait_closed(s, 5.0)
+            how = h.wait_closed(s, h.DEADLINE)
         self.assertIn(how, ("eof", "reset"))
 
     def test_active_connection_kept(self):
@@ -254,8 +253,10 @@ class TcpIdle(ServerTestCase):
 
 
 class TcpMaxConnections(ServerTestCase):
+    # the idle timeout outlasts every wait (h.DEADLINE): a connection closed
+    # meanwhile was refused, not timed out
     SERVER_ARGS = dict(zones=ZONES, workers=2,
-                       tcp={"max_connections": 4, "idle_timeout": "30s"})
+                       tcp={"max_connections": 4, "idle_timeout": "120s"})
 
     def test_connection_limit(self):
         held = []
@@ -266,10 +267,10 @@ class TcpMaxConnections(ServerTestCase):
                 held.append(self.open_served_connection(0x100 + i))
             fifth = h.tcp_connect(self.srv.port)
             try:
-                how = h.wait_closed(fifth, 3.0)
+                how = h.wait_closed(fifth, h.DEADLINE)
             finally:
                 fifth.close()
-            self.assertIn(how, ("eof", "reset"), "5th connection not closed within 3 s")
+            self.assertIn(how, ("eof", "reset"), "5th connection never closed")
             # the 4 held connections are unaffected
             for i, s in enumerate(held):
                 m = query_on(s, 0x200 + i)
@@ -280,7 +281,7 @@ class TcpMaxConnections(ServerTestCase):
                 s.close()
         # once they are gone, new connections are served again
         r = h.wait_for(lambda: (lambda r: r if r.status == "NOERROR" else None)(
-            self.dig("www.example.com", "A", "+tcp")), 5.0, what="dig +tcp after closing")
+            self.dig("www.example.com", "A", "+tcp")), what="dig +tcp after closing")
         self.assertEqual(r.rdatas("A"), ["192.0.2.10"])
         # and the slots are really free: 4 at once work again
         again = []
@@ -312,7 +313,7 @@ class TcpMaxConnections(ServerTestCase):
             for s in held:
                 s.close()
 
-    def open_served_connection(self, qid, timeout=5.0):
+    def open_served_connection(self, qid, timeout=h.DEADLINE):
         """Connect and get one answer; retry (bounded) while slots are being freed."""
         deadline = time.monotonic() + timeout
         while True:

@@ -1,5 +1,6 @@
-// Helpers for unit tests: temporary files, queries built and answers parsed
-// with ldns (the reference parser), a world compiled from zone text.
+// Helpers for server/ unit tests: queries built and answers parsed with ldns
+// (the reference parser), a world compiled from zone text; temporary files
+// from ../temp_dir.hpp.
 #pragma once
 
 #include "common/ldns.hpp"
@@ -7,37 +8,16 @@
 #include <arpa/inet.h>
 
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "../temp_dir.hpp"
 #include "server/answer.hpp"
 #include "server/world.hpp"
 #include "zones/zone.hpp"
 
 namespace steerdns::test {
-
-// A directory that lives as long as the object.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/steerdns-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const auto p = path_ / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p) << text;
-    return p.string();
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline std::shared_ptr<server::World> world_from(const std::vector<std::string>& zone_texts,
                                                  std::uint16_t edns_payload = 1232) {

@@ -1,7 +1,14 @@
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "../temp_dir.hpp"
 #include "common/load_error.hpp"
-#include "fixture.hpp"
+#include "zones/name.hpp"
+#include "zones/zone.hpp"
 
 using namespace steerdns;
 using steerdns::test::TempDir;
@@ -136,4 +143,18 @@ TEST_CASE("two files declaring one zone are rejected") {
   zs.push_back(zones::load_zone(dir.write("a.yaml", kZone)));
   zs.push_back(zones::load_zone(dir.write("b.yaml", kZone)));
   CHECK_THROWS_AS(zones::ZoneTable(std::move(zs)), common::LoadError);
+}
+
+// zones::load_zone_text, the loader the fuzz targets use.
+TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
+  auto zone = zones::load_zone_text(
+      "zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n", "text.yaml");
+  CHECK(zone->serial() == 9);
+  CHECK(zone->file() == "text.yaml");
+  try {
+    zones::load_zone_text("zone: example.com\nsoa: {mname: ns1\n", "broken.yaml");
+    FAIL("no error");
+  } catch (const common::LoadError& e) {
+    CHECK(std::string(e.what()).find("broken.yaml:") == 0);
+  }
 }

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "fixture.hpp"
+#include "../temp_dir.hpp"
 #include "health/prober.hpp"
 
 using namespace steerdns;

@@ -1,12 +1,9 @@
-// server/edns.hpp on its own: OPT options and EDNS Client Subnet (RFC 7871),
-// and zones::load_zone_text (the loader the fuzz targets use).
+// server/edns.hpp on its own: OPT options and EDNS Client Subnet (RFC 7871).
 #include <doctest/doctest.h>
 
 #include <vector>
 
-#include "common/load_error.hpp"
 #include "server/edns.hpp"
-#include "zones/zone.hpp"
 
 using namespace steerdns;
 
@@ -69,17 +66,4 @@ TEST_CASE("ECS (RFC 7871 §7.1.1): what makes the query FORMERR") {
   CHECK_FALSE(rejects({0, 2, 128, 0, 0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}));
   server::ClientSubnet twice;
   CHECK_FALSE(read(option(8, {0, 1, 0, 0}) + option(8, {0, 1, 0, 0}), twice));
-}
-
-TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
-  auto zone = zones::load_zone_text(
-      "zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n", "text.yaml");
-  CHECK(zone->serial() == 9);
-  CHECK(zone->file() == "text.yaml");
-  try {
-    zones::load_zone_text("zone: example.com\nsoa: {mname: ns1\n", "broken.yaml");
-    FAIL("no error");
-  } catch (const common::LoadError& e) {
-    CHECK(std::string(e.what()).find("broken.yaml:") == 0);
-  }
 }

@@ -3,6 +3,7 @@
 // walking the preference list by a health table is server/test_health_answers.cpp.
 #include <doctest/doctest.h>
 
+#include "../results.hpp"
 #include "../temp_dir.hpp"
 #include "common/load_error.hpp"
 #include "health/check.hpp"
@@ -15,13 +16,12 @@ using health::Reason;
 using health::Result;
 using health::Table;
 using health::TimePoint;
+using test::at;
+using test::kOk;
+using test::kRefused;
 
 namespace {
 
-const Result kOk{true, Reason::none, {}};
-const Result kRefused{false, Reason::refused, "connection refused"};
-
-TimePoint at(int seconds) { return TimePoint{} + std::chrono::seconds(seconds); }
 
 // Check layers as a YAML list, one flow map per odd line (1, 3, 5...).
 std::string layer_list(const std::vector<std::string>& layers) {

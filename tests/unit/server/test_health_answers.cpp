@@ -3,6 +3,7 @@
 // The health/ side (tracker, registry, checks) is health/test_health.cpp.
 #include <doctest/doctest.h>
 
+#include "../results.hpp"
 #include "fixture.hpp"
 #include "health/registry.hpp"
 #include "server/metrics.hpp"
@@ -14,13 +15,12 @@ using health::Reason;
 using health::Result;
 using health::Table;
 using health::TimePoint;
+using test::at;
+using test::kOk;
+using test::kRefused;
 
 namespace {
 
-const Result kOk{true, Reason::none, {}};
-const Result kRefused{false, Reason::refused, "connection refused"};
-
-TimePoint at(int seconds) { return TimePoint{} + std::chrono::seconds(seconds); }
 
 }  // namespace
 

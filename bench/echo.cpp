@@ -58,25 +58,16 @@ int main(int argc, char** argv) {
   int port = 5399, threads = 1;
   for (int opt; (opt = getopt(argc, argv, "a:p:T:")) != -1;) {
     switch (opt) {
-      case 'a':
-        address = optarg;
-        break;
-      case 'p':
-        port = std::atoi(optarg);
-        break;
-      case 'T':
-        threads = std::max(1, std::atoi(optarg));
-        break;
-      default:
-        std::fprintf(stderr, "usage: echo [-a 127.0.0.1] [-p PORT] [-T THREADS]\n");
-        return 2;
+      case 'a': address = optarg; break;
+      case 'p': port = std::atoi(optarg); break;
+      case 'T': threads = std::max(1, std::atoi(optarg)); break;
+      default: std::fprintf(stderr, "usage: echo [-a 127.0.0.1] [-p PORT] [-T THREADS]\n"); return 2;
     }
   }
   sockaddr_in at{};
   at.sin_family = AF_INET;
   at.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (inet_pton(AF_INET, address.c_str(), &at.sin_addr) != 1 ||
-      (ntohl(at.sin_addr.s_addr) >> 24) != 127) {
+  if (inet_pton(AF_INET, address.c_str(), &at.sin_addr) != 1 || (ntohl(at.sin_addr.s_addr) >> 24) != 127) {
     std::fprintf(stderr, "echo binds 127.0.0.0/8 only\n");
     return 2;
   }

@@ -47,28 +47,25 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Packet = std::vector<std::uint8_t>;
 
-Packet query(const std::string& name, std::uint16_t qtype, const std::uint8_t* ecs, int family,
-             int source) {
+Packet query(const std::string& name, std::uint16_t qtype, const std::uint8_t* ecs, int family, int source) {
   Packet q = {0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
   std::size_t start = 0;
   while (start < name.size()) {
     std::size_t dot = name.find('.', start);
     if (dot == std::string::npos) dot = name.size();
     q.push_back(static_cast<std::uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start),
-             name.begin() + static_cast<long>(dot));
+    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   q.push_back(0);
-  q.insert(q.end(),
-           {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
+  q.insert(q.end(), {static_cast<std::uint8_t>(qtype >> 8), static_cast<std::uint8_t>(qtype), 0, 1});
   const int bytes = (source + 7) / 8;
   const int rdlen = ecs ? 8 + bytes : 0;
   // OPT: payload 1232, as dig sends.
   q.insert(q.end(), {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, static_cast<std::uint8_t>(rdlen)});
   if (ecs) {
-    q.insert(q.end(), {0, 8, 0, static_cast<std::uint8_t>(4 + bytes), 0,
-                       static_cast<std::uint8_t>(family), static_cast<std::uint8_t>(source), 0});
+    q.insert(q.end(), {0, 8, 0, static_cast<std::uint8_t>(4 + bytes), 0, static_cast<std::uint8_t>(family),
+                       static_cast<std::uint8_t>(source), 0});
     q.insert(q.end(), ecs, ecs + bytes);
   }
   return q;
@@ -107,8 +104,7 @@ std::vector<Packet> kind_queries(const std::string& kind, int subnets) {
       }
     }
   } else {
-    std::fprintf(stderr, "unknown query kind '%s' (static, geo-ecs, geo, nxdomain)\n",
-                 kind.c_str());
+    std::fprintf(stderr, "unknown query kind '%s' (static, geo-ecs, geo, nxdomain)\n", kind.c_str());
     std::exit(2);
   }
   return out;
@@ -236,8 +232,7 @@ const Packet& next_packet(Run& run, Flow& f, Clock::time_point now) {
 }
 
 int open_flow(const sockaddr_in& to, bool tcp) {
-  const int fd =
-      socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return perror("socket"), std::exit(1), -1;
   if (tcp) {
     const int one = 1;
@@ -269,8 +264,7 @@ int send_udp(Flow& f, Run& run, int budget, Clock::time_point now) {
     msgs[i].msg_hdr.msg_iov = &iov[i];
     msgs[i].msg_hdr.msg_iovlen = 1;
   }
-  const int s =
-      std::max(0, static_cast<int>(sendmmsg(f.fd, msgs.data(), static_cast<unsigned>(n), 0)));
+  const int s = std::max(0, static_cast<int>(sendmmsg(f.fd, msgs.data(), static_cast<unsigned>(n), 0)));
   for (int i = s; i < n; ++i) f.waiting[static_cast<std::uint16_t>(f.next_id - n + i)] = false;
   f.next_id = static_cast<std::uint16_t>(f.next_id - (n - s));
   f.outstanding += s;
@@ -315,8 +309,7 @@ int send_tcp(Flow& f, Run& run, int budget, Clock::time_point now) {
 
 bool flush_tcp(Flow& f) {
   while (f.out_sent < f.out.size()) {
-    const ssize_t w =
-        ::send(f.fd, f.out.data() + f.out_sent, f.out.size() - f.out_sent, MSG_NOSIGNAL);
+    const ssize_t w = ::send(f.fd, f.out.data() + f.out_sent, f.out.size() - f.out_sent, MSG_NOSIGNAL);
     if (w < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
     f.out_sent += static_cast<std::size_t>(w);
   }
@@ -356,52 +349,28 @@ int main(int argc, char** argv) {
   bool tcp = false;
   for (int opt; (opt = getopt(argc, argv, "s:p:m:t:c:w:n:S:r:P:T")) != -1;) {
     switch (opt) {
-      case 's':
-        server = optarg;
-        break;
-      case 'p':
-        port = std::atoi(optarg);
-        break;
-      case 'm':
-        mix = optarg;
-        break;
-      case 't':
-        seconds = std::clamp(std::atof(optarg), 0.1, 600.0);
-        break;
-      case 'c':
-        count = std::max(1L, std::atol(optarg));
-        break;
-      case 'w':
-        window = std::clamp(std::atoi(optarg), 1, 4096);
-        break;
-      case 'n':
-        subnets = std::max(1, std::atoi(optarg));
-        break;
-      case 'S':
-        sockets = std::clamp(std::atoi(optarg), 1, 256);
-        break;
-      case 'r':
-        rate = std::max(0.0, std::atof(optarg));
-        break;
-      case 'P':
-        pid = std::atoi(optarg);
-        break;
-      case 'T':
-        tcp = true;
-        break;
+      case 's': server = optarg; break;
+      case 'p': port = std::atoi(optarg); break;
+      case 'm': mix = optarg; break;
+      case 't': seconds = std::clamp(std::atof(optarg), 0.1, 600.0); break;
+      case 'c': count = std::max(1L, std::atol(optarg)); break;
+      case 'w': window = std::clamp(std::atoi(optarg), 1, 4096); break;
+      case 'n': subnets = std::max(1, std::atoi(optarg)); break;
+      case 'S': sockets = std::clamp(std::atoi(optarg), 1, 256); break;
+      case 'r': rate = std::max(0.0, std::atof(optarg)); break;
+      case 'P': pid = std::atoi(optarg); break;
+      case 'T': tcp = true; break;
       default:
-        std::fprintf(
-            stderr,
-            "usage: loadgen -p PORT [-s 127.x.y.z] [-m MIX] [-t SECONDS] [-c COUNT] [-S SOCKETS] "
-            "[-w WINDOW] [-r QPS] [-n SUBNETS] [-P SERVER_PID] [-T]\n");
+        std::fprintf(stderr,
+                     "usage: loadgen -p PORT [-s 127.x.y.z] [-m MIX] [-t SECONDS] [-c COUNT] [-S SOCKETS] "
+                     "[-w WINDOW] [-r QPS] [-n SUBNETS] [-P SERVER_PID] [-T]\n");
         return 2;
     }
   }
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (inet_pton(AF_INET, server.c_str(), &to.sin_addr) != 1 ||
-      (ntohl(to.sin_addr.s_addr) >> 24) != 127) {
+  if (inet_pton(AF_INET, server.c_str(), &to.sin_addr) != 1 || (ntohl(to.sin_addr.s_addr) >> 24) != 127) {
     std::fprintf(stderr, "the server must be a 127.0.0.0/8 address\n");
     return 2;
   }
@@ -433,8 +402,8 @@ int main(int argc, char** argv) {
 
   const double cpu_before = server_cpu_ns(pid);
   const auto start = Clock::now();
-  const auto stop =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const auto stop = start +
+                    std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::array<epoll_event, 256> events;
   std::size_t turn = 0;
   auto sent_until = stop;  // when sending ended: by time, or earlier by count
@@ -452,14 +421,14 @@ int main(int argc, char** argv) {
     // Queries allowed now: the window's room, and with -r the schedule's.
     long allowed = count - run.sent;
     if (rate > 0)
-      allowed = std::min(
-          allowed, static_cast<long>(rate * std::chrono::duration<double>(now - start).count()) +
-                       1 - run.sent);
+      allowed = std::min(allowed,
+                         static_cast<long>(rate * std::chrono::duration<double>(now - start).count()) + 1 -
+                             run.sent);
     bool full = true;
     for (std::size_t k = 0; sending && k < flows.size() && allowed > 0; ++k) {
       Flow& f = flows[(turn + k) % flows.size()];
-      const int room = std::min<long>({window - f.outstanding, allowed, kBatch,
-                                       static_cast<std::uint16_t>(f.oldest - f.next_id - 1)});
+      const int room = std::min<long>(
+          {window - f.outstanding, allowed, kBatch, static_cast<std::uint16_t>(f.oldest - f.next_id - 1)});
       if (!f.connected || room <= 0) continue;
       full = false;
       allowed -= tcp ? send_tcp(f, run, room, now) : send_udp(f, run, room, now);
@@ -498,12 +467,12 @@ int main(int argc, char** argv) {
       "mix=%s transport=%s sockets=%d window=%d rate=%.0f sent=%ld answered=%ld lost=%ld qps=%.0f "
       "p50_us=%ld p90_us=%ld p99_us=%ld p999_us=%ld",
       mix.c_str(), tcp ? "tcp" : "udp", sockets, window, rate, run.sent, run.answered, run.lost,
-      static_cast<double>(run.answered) / elapsed, run.latency.percentile(0.5),
-      run.latency.percentile(0.9), run.latency.percentile(0.99), run.latency.percentile(0.999));
+      static_cast<double>(run.answered) / elapsed, run.latency.percentile(0.5), run.latency.percentile(0.9),
+      run.latency.percentile(0.99), run.latency.percentile(0.999));
   if (tcp) std::printf(" reconnects=%ld", run.reconnects);
   if (pid > 0 && run.answered > 0) {
-    std::printf(" server_cpu_us=%.2f server_cpu_pct=%.1f",
-                cpu_ns / 1e3 / static_cast<double>(run.answered), 100.0 * cpu_ns / 1e9 / elapsed);
+    std::printf(" server_cpu_us=%.2f server_cpu_pct=%.1f", cpu_ns / 1e3 / static_cast<double>(run.answered),
+                100.0 * cpu_ns / 1e9 / elapsed);
   }
   std::printf("\n");
   return run.answered > 0 ? 0 : 1;

@@ -86,8 +86,7 @@ std::vector<std::uint8_t> make_query(std::string_view name, std::uint16_t qtype,
     std::size_t dot = name.find('.', start);
     if (dot == std::string_view::npos) dot = name.size();
     q.push_back(static_cast<std::uint8_t>(dot - start));
-    q.insert(q.end(), name.begin() + static_cast<long>(start),
-             name.begin() + static_cast<long>(dot));
+    q.insert(q.end(), name.begin() + static_cast<long>(start), name.begin() + static_cast<long>(dot));
     start = dot + 1;
   }
   q.push_back(0);
@@ -149,9 +148,7 @@ struct Decoded {
   int ecs_scope = -1;                  // -1: no ECS option echoed
 };
 
-std::uint16_t u16(const std::uint8_t* p) {
-  return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
-}
+std::uint16_t u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] << 8 | p[1]); }
 
 bool skip_name(std::span<const std::uint8_t> m, std::size_t& pos) {
   while (pos < m.size()) {
@@ -235,14 +232,12 @@ std::vector<Client> make_clients(std::uint64_t seed, std::size_t count, const ge
   std::set<std::pair<bool, geoip::Address6>> seen;
   std::vector<Client> out;
   for (std::size_t draw = 0; out.size() < count; ++draw) {
-    expect(draw < 50'000'000,
-           "could not draw enough client subnets (seed " + std::to_string(seed) + ")");
+    expect(draw < 50'000'000, "could not draw enough client subnets (seed " + std::to_string(seed) + ")");
     Client c;
     c.v6 = out.size() % 5 == 4;
     Ecs ecs;
     if (c.v6) {
-      const std::uint64_t hi =
-          (rng() & 0x1fffffffffffull) | 0x200000000000ull;  // a /48 in 2000::/3
+      const std::uint64_t hi = (rng() & 0x1fffffffffffull) | 0x200000000000ull;  // a /48 in 2000::/3
       c.subnet = geoip::Address6{hi} << 80;
       const geoip::Address6 host = c.subnet | rng();
       c.source = v6_source(host);
@@ -261,8 +256,7 @@ std::vector<Client> make_clients(std::uint64_t seed, std::size_t count, const ge
     }
     if (db.find(c.v6, c.subnet).place == 0) continue;  // unallocated space: no resolver sends it
     if (!keep(c) || !seen.insert({c.v6, c.subnet}).second) continue;
-    c.ecs_query =
-        make_query("artifacts.example.com", kTypeA, &ecs, static_cast<std::uint16_t>(out.size()));
+    c.ecs_query = make_query("artifacts.example.com", kTypeA, &ecs, static_cast<std::uint16_t>(out.size()));
     out.push_back(std::move(c));
   }
   return out;
@@ -318,8 +312,7 @@ Fixture::Fixture() {
   server::compile_geo(*world, STEERDNS_BENCH_MMDB);
   expect(world->zones.geo_names().size() == 1, "the example zone should have one geo name");
   geo = world->zones.geo_names().front();
-  expect(zones::name_to_text(geo->owner) == "artifacts.example.com.",
-         "the geo name is not artifacts");
+  expect(zones::name_to_text(geo->owner) == "artifacts.example.com.", "the geo name is not artifacts");
   paris = region_index(*geo, "paris");
   virginia = region_index(*geo, "virginia");
   singapore = region_index(*geo, "singapore");
@@ -337,8 +330,7 @@ Fixture::Fixture() {
   paris_down = registry.table();
   for (std::uint32_t slot : slots.vips) registry.record(slot, refused, {});
   all_down = registry.table();
-  expect(server::region_state(*world, all_up, *geo, paris).up(),
-         "paris not served with every VIP up");
+  expect(server::region_state(*world, all_up, *geo, paris).up(), "paris not served with every VIP up");
   expect(!server::region_state(*world, paris_down, *geo, paris).up(),
          "paris still served with its VIPs down");
   expect(server::region_state(*world, paris_down, *geo, virginia).up(), "virginia not served");
@@ -372,14 +364,12 @@ Fixture::Fixture() {
   {
     const Asked a = ask(*this, all_up, paris_query, &resolver);
     expect(a.info.region == paris && !a.info.degraded &&
-               a.d.addresses == std::vector<std::string>{"127.1.0.1", "127.1.0.2"} &&
-               a.d.ecs_scope > 0,
+               a.d.addresses == std::vector<std::string>{"127.1.0.1", "127.1.0.2"} && a.d.ecs_scope > 0,
            "193.51.24.0/24 should get paris's VIPs, got " + join(a.d.addresses));
     const Asked b = ask(*this, paris_down, paris_query, &resolver);
-    expect(
-        b.info.region == virginia && b.info.degraded &&
-            b.d.addresses == std::vector<std::string>{"127.2.0.1", "127.2.0.2"},
-        "193.51.24.0/24 with paris down should fail over to virginia, got " + join(b.d.addresses));
+    expect(b.info.region == virginia && b.info.degraded &&
+               b.d.addresses == std::vector<std::string>{"127.2.0.1", "127.2.0.2"},
+           "193.51.24.0/24 with paris down should fail over to virginia, got " + join(b.d.addresses));
     const Asked c = ask(*this, all_down, paris_query, &resolver);
     expect(c.info.all_down && c.info.region == paris &&
                c.d.addresses == std::vector<std::string>{"127.1.0.1", "127.1.0.2"},
@@ -395,8 +385,8 @@ Fixture::Fixture() {
            "geo+ECS answer for a worldwide client");
     ++by_region[a.info.region];
     const Asked b = ask(*this, all_up, geo_query, &c.source);
-    expect(b.d.rcode == server::rcode::NOERROR && b.info.region == a.info.region &&
-               b.d.ecs_scope == -1 && b.d.addresses.size() == 2,
+    expect(b.d.rcode == server::rcode::NOERROR && b.info.region == a.info.region && b.d.ecs_scope == -1 &&
+               b.d.addresses.size() == 2,
            "geo answer by source address differs from the one by ECS");
     const Asked d = ask(*this, all_down, c.ecs_query, &resolver);
     expect(d.info.all_down && d.info.region == a.info.region && d.d.addresses.size() == 2,
@@ -414,12 +404,11 @@ Fixture::Fixture() {
     const Asked a = ask(*this, all_up, q, &resolver);
     expect(a.d.rcode == server::rcode::NXDOMAIN && a.d.ns == 1, "NXDOMAIN answer");
   }
-  std::fprintf(
-      stderr,
-      "micro: %zu clients (%zu IPv4 /24, %zu IPv6 /48): first choice paris %u, virginia %u, "
-      "singapore %u; %zu clients of paris fail over to virginia %u, singapore %u\n",
-      clients.size(), v4.size(), v6.size(), by_region[paris], by_region[virginia],
-      by_region[singapore], paris_clients.size(), failover_to[virginia], failover_to[singapore]);
+  std::fprintf(stderr,
+               "micro: %zu clients (%zu IPv4 /24, %zu IPv6 /48): first choice paris %u, virginia %u, "
+               "singapore %u; %zu clients of paris fail over to virginia %u, singapore %u\n",
+               clients.size(), v4.size(), v6.size(), by_region[paris], by_region[virginia],
+               by_region[singapore], paris_clients.size(), failover_to[virginia], failover_to[singapore]);
 }
 
 const Fixture& fixture() {
@@ -437,8 +426,8 @@ void BM_answer_static(benchmark::State& state) {
   const Fixture& f = fixture();
   alignas(64) Out out;
   for (auto _ : state) {
-    const auto info =
-        server::answer(*f.world, f.all_up, f.www_query, out, server::Transport::udp, &f.resolver);
+    const auto info = server::answer(*f.world, f.all_up, f.www_query, out, server::Transport::udp,
+                                     &f.resolver);
     benchmark::DoNotOptimize(info);
   }
   state.SetItemsProcessed(state.iterations());
@@ -452,8 +441,8 @@ void answer_rotating(benchmark::State& state, const std::vector<Client>& clients
   alignas(64) Out out;
   std::size_t i = 0;
   for (auto _ : state) {
-    const auto info = server::answer(*f.world, table, clients[i].ecs_query, out,
-                                     server::Transport::udp, &f.resolver);
+    const auto info = server::answer(*f.world, table, clients[i].ecs_query, out, server::Transport::udp,
+                                     &f.resolver);
     benchmark::DoNotOptimize(info);
     if (++i == clients.size()) i = 0;
   }
@@ -484,8 +473,8 @@ void BM_answer_nxdomain(benchmark::State& state) {
   alignas(64) Out out;
   std::size_t i = 0;
   for (auto _ : state) {
-    const auto info = server::answer(*f.world, f.all_up, f.nx_queries[i], out,
-                                     server::Transport::udp, &f.resolver);
+    const auto info = server::answer(*f.world, f.all_up, f.nx_queries[i], out, server::Transport::udp,
+                                     &f.resolver);
     benchmark::DoNotOptimize(info);
     if (++i == f.nx_queries.size()) i = 0;
   }
@@ -506,8 +495,7 @@ void BM_answer_all_down(benchmark::State& state) {
 }
 BENCHMARK(BM_answer_all_down);
 
-void classify_rotating(benchmark::State& state, bool v6,
-                       const std::vector<geoip::Address6>& addresses) {
+void classify_rotating(benchmark::State& state, bool v6, const std::vector<geoip::Address6>& addresses) {
   const Fixture& f = fixture();
   const geoip::Classifier& classifier = f.world->classifiers[f.geo->id];
   std::size_t i = 0;
@@ -520,14 +508,10 @@ void classify_rotating(benchmark::State& state, bool v6,
   state.counters["blocks"] = static_cast<double>(classifier.block_count(v6));
 }
 
-void BM_classify_v4(benchmark::State& state) {
-  classify_rotating(state, false, fixture().v4);
-}
+void BM_classify_v4(benchmark::State& state) { classify_rotating(state, false, fixture().v4); }
 BENCHMARK(BM_classify_v4);
 
-void BM_classify_v6(benchmark::State& state) {
-  classify_rotating(state, true, fixture().v6);
-}
+void BM_classify_v6(benchmark::State& state) { classify_rotating(state, true, fixture().v6); }
 BENCHMARK(BM_classify_v6);
 
 // No BM_parse_only: the query parser (parse_query) is internal to

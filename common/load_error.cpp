@@ -27,9 +27,7 @@ LoadError::LoadError(std::string file, int line, std::string reason)
       line_(line),
       reason_(std::move(reason)) {}
 
-int line_of(const Yaml& node) {
-  return node.line();
-}
+int line_of(const Yaml& node) { return node.line(); }
 
 YamlDoc load_yaml_file(const std::string& path) {
   std::ifstream in(path);
@@ -63,13 +61,12 @@ void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view wher
 }
 
 std::string read_string(const YamlDoc& doc, const Yaml& node, std::string_view key) {
-  if (!node.is_scalar())
-    fail_at(doc, node, std::string(key) + " must be a string, not " + scalar_text(node));
+  if (!node.is_scalar()) fail_at(doc, node, std::string(key) + " must be a string, not " + scalar_text(node));
   return node.scalar();
 }
 
-std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key,
-                        std::uint64_t min, std::uint64_t max) {
+std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key, std::uint64_t min,
+                        std::uint64_t max) {
   const std::string text = read_string(doc, node, key);
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -102,13 +99,13 @@ std::uint64_t read_size(const YamlDoc& doc, const Yaml& node, std::string_view k
   if (ec != std::errc() || end == text.data() || shift < 0)
     fail_at(doc, node, std::string(key) + ": '" + text + "' is not a size (like 65536, 512k, 4m)");
   if (value > (max >> shift) || (value << shift) < min)
-    fail_at(doc, node, std::string(key) + ": " + text + " is out of range " + std::to_string(min) + ".." +
-                           std::to_string(max));
+    fail_at(doc, node,
+            std::string(key) + ": " + text + " is out of range " + std::to_string(min) + ".." +
+                std::to_string(max));
   return value << shift;
 }
 
-std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node,
-                                        std::string_view key) {
+std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node, std::string_view key) {
   const std::string text = read_string(doc, node, key);
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -119,8 +116,7 @@ std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node,
   else if (unit == "m") scale = 60'000;
   else if (unit == "h") scale = 3'600'000;
   if (ec != std::errc() || end == text.data() || scale == 0 || value > (1ull << 40))
-    fail_at(doc, node,
-            std::string(key) + ": '" + text + "' is not a duration (like 500ms, 5s, 2m)");
+    fail_at(doc, node, std::string(key) + ": '" + text + "' is not a duration (like 500ms, 5s, 2m)");
   return std::chrono::milliseconds(value * scale);
 }
 

@@ -50,8 +50,8 @@ void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view wher
                       std::initializer_list<std::string_view> allowed);
 
 std::string read_string(const YamlDoc& doc, const Yaml& node, std::string_view key);
-std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key,
-                        std::uint64_t min, std::uint64_t max);
+std::uint64_t read_uint(const YamlDoc& doc, const Yaml& node, std::string_view key, std::uint64_t min,
+                        std::uint64_t max);
 bool read_bool(const YamlDoc& doc, const Yaml& node, std::string_view key);
 // Bytes: "65536", "512k", "4m" (binary multiples), within MIN..MAX.
 std::uint64_t read_size(const YamlDoc& doc, const Yaml& node, std::string_view key, std::uint64_t min,

@@ -28,8 +28,7 @@ const std::string kEmpty;
 
 bool plain_null(const yaml_event_t& e) {
   if (e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
-  const std::string_view v(reinterpret_cast<const char*>(e.data.scalar.value),
-                           e.data.scalar.length);
+  const std::string_view v(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
   return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
 }
 
@@ -57,8 +56,7 @@ std::string syntax_reason(const yaml_parser_t& p) {
 Yaml Yaml::parse(std::string_view text) {
   auto tree = std::make_shared<YamlTree>();
   Parser parser;
-  yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()),
-                               text.size());
+  yaml_parser_set_input_string(&parser.p, reinterpret_cast<const unsigned char*>(text.data()), text.size());
   struct Open {
     std::uint32_t node;
     std::vector<std::uint32_t> kids;
@@ -95,8 +93,7 @@ Yaml Yaml::parse(std::string_view text) {
         throw YamlSyntaxError(static_cast<int>(key.line), "a map key must be a scalar");
       const auto [seen, fresh] = parent.keys.emplace(key.text, key.line);
       if (!fresh)
-        throw YamlSyntaxError(static_cast<int>(key.line), "duplicate key '" + key.text +
-                                                              "' (first on line " +
+        throw YamlSyntaxError(static_cast<int>(key.line), "duplicate key '" + key.text + "' (first on line " +
                                                               std::to_string(seen->second) + ")");
     }
     parent.kids.push_back(index);
@@ -104,17 +101,13 @@ Yaml Yaml::parse(std::string_view text) {
   while (!done) {
     Event ev;
     if (!yaml_parser_parse(&parser.p, &ev.e))
-      throw YamlSyntaxError(static_cast<int>(parser.p.problem_mark.line + 1),
-                            syntax_reason(parser.p));
+      throw YamlSyntaxError(static_cast<int>(parser.p.problem_mark.line + 1), syntax_reason(parser.p));
     const yaml_event_t& e = ev.e;
     switch (e.type) {
-      case YAML_STREAM_END_EVENT:
-        done = true;
-        break;
+      case YAML_STREAM_END_EVENT: done = true; break;
       case YAML_DOCUMENT_START_EVENT:
         if (++documents > 1)
-          throw YamlSyntaxError(static_cast<int>(e.start_mark.line + 1),
-                                "only one YAML document per file");
+          throw YamlSyntaxError(static_cast<int>(e.start_mark.line + 1), "only one YAML document per file");
         break;
       case YAML_SCALAR_EVENT: {
         const bool null = plain_null(e);
@@ -154,30 +147,19 @@ Yaml Yaml::parse(std::string_view text) {
         attach(done_node.node);
         break;
       }
-      default:
-        break;
+      default: break;
     }
   }
   if (!have_root) return {};  // an empty document
   return Yaml(std::move(tree), root);
 }
 
-bool Yaml::is_null() const noexcept {
-  return tree_ && tree_->nodes[index_].kind == YamlKind::null;
-}
-bool Yaml::is_scalar() const noexcept {
-  return tree_ && tree_->nodes[index_].kind == YamlKind::scalar;
-}
-bool Yaml::is_sequence() const noexcept {
-  return tree_ && tree_->nodes[index_].kind == YamlKind::sequence;
-}
-bool Yaml::is_map() const noexcept {
-  return tree_ && tree_->nodes[index_].kind == YamlKind::map;
-}
+bool Yaml::is_null() const noexcept { return tree_ && tree_->nodes[index_].kind == YamlKind::null; }
+bool Yaml::is_scalar() const noexcept { return tree_ && tree_->nodes[index_].kind == YamlKind::scalar; }
+bool Yaml::is_sequence() const noexcept { return tree_ && tree_->nodes[index_].kind == YamlKind::sequence; }
+bool Yaml::is_map() const noexcept { return tree_ && tree_->nodes[index_].kind == YamlKind::map; }
 
-const std::string& Yaml::scalar() const noexcept {
-  return tree_ ? tree_->nodes[index_].text : kEmpty;
-}
+const std::string& Yaml::scalar() const noexcept { return tree_ ? tree_->nodes[index_].text : kEmpty; }
 
 std::size_t Yaml::size() const noexcept {
   if (!tree_) return 0;
@@ -185,9 +167,7 @@ std::size_t Yaml::size() const noexcept {
   return n.kind == YamlKind::map ? n.count / 2 : n.count;
 }
 
-int Yaml::line() const noexcept {
-  return tree_ ? static_cast<int>(tree_->nodes[index_].line) : 0;
-}
+int Yaml::line() const noexcept { return tree_ ? static_cast<int>(tree_->nodes[index_].line) : 0; }
 
 Yaml Yaml::operator[](std::string_view key) const {
   if (!is_map()) return {};
@@ -237,17 +217,17 @@ std::string emit_yaml(const std::vector<YamlSection>& sections) {
   auto emit = [&](bool made) { ok = ok && made && yaml_emitter_emit(&emitter, &e); };
   auto scalar = [&](const std::string& text) {
     auto* value = reinterpret_cast<yaml_char_t*>(const_cast<char*>(text.c_str()));
-    emit(yaml_scalar_event_initialize(&e, nullptr, nullptr, value, static_cast<int>(text.size()), 1,
-                                      1, YAML_ANY_SCALAR_STYLE));
+    emit(yaml_scalar_event_initialize(&e, nullptr, nullptr, value, static_cast<int>(text.size()), 1, 1,
+                                      YAML_ANY_SCALAR_STYLE));
   };
   emit(yaml_stream_start_event_initialize(&e, YAML_UTF8_ENCODING));
   emit(yaml_document_start_event_initialize(&e, nullptr, nullptr, nullptr, 1));
   emit(yaml_mapping_start_event_initialize(&e, nullptr, nullptr, 1, YAML_BLOCK_MAPPING_STYLE));
   for (const auto& [name, entries] : sections) {
     scalar(name);
-    emit(yaml_mapping_start_event_initialize(
-        &e, nullptr, nullptr, 1,
-        entries.empty() ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE));
+    emit(yaml_mapping_start_event_initialize(&e, nullptr, nullptr, 1,
+                                             entries.empty() ? YAML_FLOW_MAPPING_STYLE
+                                                             : YAML_BLOCK_MAPPING_STYLE));
     for (const auto& [key, value] : entries) {
       scalar(key);
       scalar(value);

@@ -94,8 +94,7 @@ class Yaml {
   static Yaml parse(std::string_view text);
 
  private:
-  Yaml(std::shared_ptr<const YamlTree> tree, std::uint32_t index)
-      : tree_(std::move(tree)), index_(index) {}
+  Yaml(std::shared_ptr<const YamlTree> tree, std::uint32_t index) : tree_(std::move(tree)), index_(index) {}
   std::shared_ptr<const YamlTree> tree_;
   std::uint32_t index_ = 0;
 };

@@ -30,8 +30,7 @@ namespace steerdns::fuzz {
 inline std::string big_txt(int records, int size) {
   std::string out = "[";
   for (int i = 0; i < records; ++i)
-    out +=
-        (i ? ", " : "") + std::string("\"") + std::to_string(i) + std::string(size - 3, 'x') + "\"";
+    out += (i ? ", " : "") + std::string("\"") + std::to_string(i) + std::string(size - 3, 'x') + "\"";
   return out + "]";
 }
 
@@ -188,12 +187,10 @@ inline ldns_pkt* check_response(const server::World& world, std::span<const std:
   if ((out[2] & 0x80) == 0) broken("the reply has no QR");
   if (((out[2] & 0x02) != 0) != info.truncated) broken("TC and AnswerInfo::truncated disagree");
   if ((out[3] & 0x0F) != (info.rcode & 0x0F)) broken("the header's rcode is not AnswerInfo::rcode");
-  if (transport == server::Transport::udp &&
-      info.size > std::max<std::size_t>(512, world.edns_payload))
+  if (transport == server::Transport::udp && info.size > std::max<std::size_t>(512, world.edns_payload))
     broken("a UDP reply larger than our EDNS payload");
   ldns_pkt* pkt = nullptr;
-  if (ldns_wire2pkt(&pkt, out.data(), info.size) != LDNS_STATUS_OK)
-    broken("ldns cannot parse the reply");
+  if (ldns_wire2pkt(&pkt, out.data(), info.size) != LDNS_STATUS_OK) broken("ldns cannot parse the reply");
   if (ldns_pkt_qdcount(pkt) > 1) broken("more than one question");
   return pkt;
 }

@@ -53,8 +53,7 @@ void check_subnet(const server::ClientSubnet& ecs) {
 }
 
 // "NAME A" with EDNS (payload 1232) and OPTIONS as the OPT RDATA.
-std::vector<std::uint8_t> query_with(const char* name, const std::uint8_t* options,
-                                     std::size_t size) {
+std::vector<std::uint8_t> query_with(const char* name, const std::uint8_t* options, std::size_t size) {
   std::vector<std::uint8_t> q = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1};
   for (const char* label = name; *label != 0;) {
     const char* dot = std::strchr(label, '.');
@@ -100,8 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     fuzz::broken("read_opt_options disagrees with the reference");
   if (ok) {
     check_subnet(ecs);
-    if (ecs.present != (ecs_count == 1))
-      fuzz::broken("ECS present but none sent, or sent and lost");
+    if (ecs.present != (ecs_count == 1)) fuzz::broken("ECS present but none sent, or sent and lost");
   }
 
   // An OPT RDATA longer than a message can carry cannot be sent.
@@ -111,8 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const char* name : {"artifacts.example.com.", "www.example.net."}) {
     const bool geo = name[0] == 'a';
     const auto query = query_with(name, data, size);
-    const auto info =
-        server::answer(*f.world, f.tables[0], query, out, server::Transport::tcp, &f.sources[0]);
+    const auto info = server::answer(*f.world, f.tables[0], query, out, server::Transport::tcp,
+                                     &f.sources[0]);
     ldns_pkt* pkt = fuzz::check_response(*f.world, query, out, info, server::Transport::tcp);
     if (pkt == nullptr) fuzz::broken("no reply to a query with a valid header and question");
     if ((info.rcode == server::rcode::FORMERR) == ok)
@@ -127,8 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (echoed == nullptr) fuzz::broken("ECS sent but not echoed");
       if (len != 4 + ecs.address_size()) fuzz::broken("echoed ECS of another length");
       const unsigned family = echoed[0] << 8 | echoed[1], source = echoed[2], scope = echoed[3];
-      if (family != ecs.family || source != ecs.source)
-        fuzz::broken("echoed ECS: family or source changed");
+      if (family != ecs.family || source != ecs.source) fuzz::broken("echoed ECS: family or source changed");
       if (std::memcmp(echoed + 4, ecs.address, ecs.address_size()) != 0)
         fuzz::broken("echoed ECS: address changed");
       if (scope > ecs.max_bits()) fuzz::broken("echoed ECS: scope beyond the family's bits");

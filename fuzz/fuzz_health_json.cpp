@@ -14,8 +14,7 @@ using namespace steerdns;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const bool complete = size <= health::kMaxBody;
-  const std::string_view body(reinterpret_cast<const char*>(data),
-                              complete ? size : health::kMaxBody);
+  const std::string_view body(reinterpret_cast<const char*>(data), complete ? size : health::kMaxBody);
 
   const auto why = health::jfrog_unhealthy(body);
   if (why && why->empty()) fuzz::broken("unhealthy without a reason");
@@ -28,8 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   if (r.ok != !why) fuzz::broken("judge_http and jfrog_unhealthy disagree");
-  if (!r.ok && r.reason != health::Reason::jfrog)
-    fuzz::broken("a JFrog failure with another reason");
+  if (!r.ok && r.reason != health::Reason::jfrog) fuzz::broken("a JFrog failure with another reason");
 
   health::Check both = jfrog;
   both.body = "HEALTHY";
@@ -39,8 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   health::Check status;  // no body read: only the status counts
   status.expect = {{200, 299}};
-  if (!health::judge_http(status, 204, body, false).ok ||
-      health::judge_http(status, 503, body, true).ok)
+  if (!health::judge_http(status, 204, body, false).ok || health::judge_http(status, 503, body, true).ok)
     fuzz::broken("status ranges");
   return 0;
 }

@@ -34,17 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         {server::Transport::tcp, &large, &f.sources[(t + 1) % f.sources.size()]},
     };
     for (const Variant& v : variants) {
-      const server::AnswerInfo info =
-          server::answer(*f.world, table, query, *v.out, v.transport, v.source);
+      const server::AnswerInfo info = server::answer(*f.world, table, query, *v.out, v.transport, v.source);
       ldns_pkt* pkt = fuzz::check_response(*f.world, query, *v.out, info, v.transport);
       if (pkt != nullptr) ldns_pkt_free(pkt);
     }
   }
   // Pure: the same query, world and table give the same bytes.
-  const auto first =
-      server::answer(*f.world, f.tables[1], query, large, server::Transport::tcp, &f.sources[0]);
-  const auto second =
-      server::answer(*f.world, f.tables[1], query, again, server::Transport::tcp, &f.sources[0]);
+  const auto first = server::answer(*f.world, f.tables[1], query, large, server::Transport::tcp,
+                                    &f.sources[0]);
+  const auto second = server::answer(*f.world, f.tables[1], query, again, server::Transport::tcp,
+                                     &f.sources[0]);
   if (first.size != second.size || std::memcmp(large.data(), again.data(), first.size) != 0)
     fuzz::broken("answer() gave two different replies to one query");
   return 0;

@@ -90,8 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const zones::RRset* rrset = node.geo == nullptr && type != 255 ? node.find(type) : nullptr;
       if (rrset != nullptr && node.cut == nullptr) {
         if (tcp.truncated) fuzz::broken("an rrset the zone accepted does not fit one TCP message");
-        if (ldns_pkt_ancount(pkt) != rrset->count)
-          fuzz::broken("an rrset came back with another count");
+        if (ldns_pkt_ancount(pkt) != rrset->count) fuzz::broken("an rrset came back with another count");
       }
       ldns_pkt_free(pkt);
     }

@@ -70,9 +70,8 @@ int main(int argc, char** argv) {
     std::memcpy(data.get(), text.data(), text.size());
     LLVMFuzzerTestOneInput(data.get(), text.size());
   }
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   std::printf("replayed %zu inputs in %lld ms\n", files.size(), static_cast<long long>(ms));
   return 0;
 }

@@ -53,9 +53,9 @@ double distance_km(Coordinates a, Coordinates b) noexcept {
   constexpr double kRad = M_PI / 180.0;
   const double dlat = (b.latitude - a.latitude) * kRad;
   const double dlon = (b.longitude - a.longitude) * kRad;
-  const double h = std::sin(dlat / 2) * std::sin(dlat / 2) +
-                   std::cos(a.latitude * kRad) * std::cos(b.latitude * kRad) *
-                       std::sin(dlon / 2) * std::sin(dlon / 2);
+  const double h = std::sin(dlat / 2) * std::sin(dlat / 2) + std::cos(a.latitude * kRad) *
+                                                                 std::cos(b.latitude * kRad) *
+                                                                 std::sin(dlon / 2) * std::sin(dlon / 2);
   return 2 * kEarthRadiusKm * std::asin(std::min(1.0, std::sqrt(h)));
 }
 
@@ -91,7 +91,8 @@ std::optional<Network> parse_network(const std::string& text) {
   std::uint8_t bytes[16];
   if (inet_pton(AF_INET, host.c_str(), bytes) == 1) {
     n.v6 = false;
-    n.address = (Address6{bytes[0]} << 24) | (Address6{bytes[1]} << 16) | (Address6{bytes[2]} << 8) | bytes[3];
+    n.address = (Address6{bytes[0]} << 24) | (Address6{bytes[1]} << 16) | (Address6{bytes[2]} << 8) |
+                bytes[3];
   } else if (inet_pton(AF_INET6, host.c_str(), bytes) == 1) {
     n.v6 = true;
     for (int i = 0; i < 16; ++i) n.address = (n.address << 8) | bytes[i];
@@ -223,18 +224,16 @@ Database Database::open(const std::string& path) {
     MMDB_close(&mmdb);
     throw;
   }
-  db.description_ = std::string(mmdb.metadata.database_type ? mmdb.metadata.database_type : "?") +
-                    ", IPv" + std::to_string(mmdb.metadata.ip_version) + ", built " +
+  db.description_ = std::string(mmdb.metadata.database_type ? mmdb.metadata.database_type : "?") + ", IPv" +
+                    std::to_string(mmdb.metadata.ip_version) + ", built " +
                     std::to_string(mmdb.metadata.build_epoch);
   MMDB_close(&mmdb);
-  if (db.places_.size() <= 1)
-    throw LoadError(path, 0, "the GeoIP database holds no network with data");
+  if (db.places_.size() <= 1) throw LoadError(path, 0, "the GeoIP database holds no network with data");
   // A data section that does not decode reads as records without fields, so
   // a file whose search tree is intact but whose data is garbage would load
   // and place no client at all (every one on the default list).
-  if (std::none_of(db.places_.begin(), db.places_.end(), [](const Place& p) {
-        return p.located || !p.country.empty() || !p.continent.empty();
-      }))
+  if (std::none_of(db.places_.begin(), db.places_.end(),
+                   [](const Place& p) { return p.located || !p.country.empty() || !p.continent.empty(); }))
     throw LoadError(path, 0,
                     "corrupt database, or not a City or Country database: no record holds a "
                     "location, country or continent");

@@ -87,12 +87,12 @@ using PreferenceList = std::vector<RegionIndex>;
 
 // How one geo name orders its regions for a client.
 struct Policy {
-  std::vector<std::string> region_names;  // for explanations
-  std::vector<Coordinates> regions;       // index = RegionIndex
+  std::vector<std::string> region_names;                 // for explanations
+  std::vector<Coordinates> regions;                      // index = RegionIndex
   std::vector<std::pair<Network, PreferenceList>> cidr;  // most specific wins
-  std::map<std::string, PreferenceList> country;          // ISO alpha-2, upper case
-  std::map<std::string, PreferenceList> continent;        // two-letter code, upper case
-  PreferenceList default_list;  // clients the database cannot place
+  std::map<std::string, PreferenceList> country;         // ISO alpha-2, upper case
+  std::map<std::string, PreferenceList> continent;       // two-letter code, upper case
+  PreferenceList default_list;                           // clients the database cannot place
 };
 
 // Which rule chose a client's list.
@@ -110,8 +110,8 @@ struct Decision {
 Decision decide(const Policy& policy, const Place& place, const Network& network);
 
 struct Classification {
-  std::uint16_t list;   // index into Classifier::lists()
-  std::uint8_t scope;   // prefix length of the merged network holding the address
+  std::uint16_t list;  // index into Classifier::lists()
+  std::uint8_t scope;  // prefix length of the merged network holding the address
 };
 
 class Classifier {

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 namespace steerdns::health {
 
@@ -119,16 +119,14 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
   }
   if (const common::Yaml* n = get("service")) {
     c.service = common::read_string(doc, *n, "service");
-    if (!valid_hostname(c.service))
-      fail_at(doc, *n, "check: service '" + c.service + "' is not a host name");
+    if (!valid_hostname(c.service)) fail_at(doc, *n, "check: service '" + c.service + "' is not a host name");
   }
   if (const common::Yaml* n = get("headers")) {
     if (!n->is_map()) fail_at(doc, *n, "check: headers must be a map of header names to values");
     for (const auto& item : *n) {
       const std::string name = item.first.scalar();
       const std::string text = common::read_string(doc, item.second, name);
-      if (name.empty() || name.find_first_of(": \t\r\n") != std::string::npos ||
-          !valid_header_text(text))
+      if (name.empty() || name.find_first_of(": \t\r\n") != std::string::npos || !valid_header_text(text))
         fail_at(doc, item.first, "check: header '" + name + "' is not a valid header line");
       c.headers.emplace_back(name, text);
     }
@@ -172,7 +170,8 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
     if (c.insecure) fail_at(doc, *n, "check: 'ca' and 'insecure' exclude each other");
     const bool named = !c.ca.empty();
     c.ca = common::path_beside(doc, c.ca);  // relative to the zone file's folder
-    if (!named || std::filesystem::is_directory(c.ca) || !std::ifstream(c.ca)) fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
+    if (!named || std::filesystem::is_directory(c.ca) || !std::ifstream(c.ca))
+      fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
   }
   return c;
 }
@@ -250,8 +249,7 @@ std::optional<std::string> jfrog_unhealthy(std::string_view body) {
       if (s == "HEALTHY") continue;
       std::string id = "a service";
       if (svc.is_object())
-        if (auto it = svc.find("service_id"); it != svc.end() && it->is_string())
-          id = it->get<std::string>();
+        if (auto it = svc.find("service_id"); it != svc.end() && it->is_string()) id = it->get<std::string>();
       return id + " " + s;
     }
   }
@@ -259,8 +257,7 @@ std::optional<std::string> jfrog_unhealthy(std::string_view body) {
 }
 
 Result judge_http(const Check& check, long status, std::string_view body, bool body_complete) {
-  if (!status_expected(check, status))
-    return {false, Reason::status, "status " + std::to_string(status)};
+  if (!status_expected(check, status)) return {false, Reason::status, "status " + std::to_string(status)};
   if (!check.reads_body()) return {true, Reason::none, {}};
   if (!body_complete) return {false, Reason::body, "body larger than 16 KiB"};
   if (!check.body.empty() && body.find(check.body) == std::string_view::npos)

@@ -35,7 +35,7 @@ struct Check {
   std::string service;
   std::vector<std::pair<std::string, std::string>> headers;
   std::vector<std::pair<int, int>> expect{{200, 200}};  // inclusive status ranges
-  std::string body;    // a substring the body must hold; empty: not checked
+  std::string body;                                     // a substring the body must hold; empty: not checked
   bool jfrog = false;  // router.state and every services[].state must be HEALTHY
   Duration interval{10'000};
   Duration timeout{5'000};

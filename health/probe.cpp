@@ -64,12 +64,15 @@ int Prober::Impl::on_curl_timer(CURLM*, long timeout_ms, void* userp) {
   if (timeout_ms < 0) {
     uv_timer_stop(&m->curl_timer);
   } else {
-    uv_timer_start(&m->curl_timer, [](uv_timer_t* t) {
-      auto* impl = static_cast<Impl*>(t->data);
-      int running = 0;
-      curl_multi_socket_action(impl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-      impl->collect();
-    }, static_cast<std::uint64_t>(timeout_ms), 0);
+    uv_timer_start(
+        &m->curl_timer,
+        [](uv_timer_t* t) {
+          auto* impl = static_cast<Impl*>(t->data);
+          int running = 0;
+          curl_multi_socket_action(impl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+          impl->collect();
+        },
+        static_cast<std::uint64_t>(timeout_ms), 0);
   }
   return 0;
 }
@@ -215,17 +218,14 @@ Result Prober::Impl::outcome(Probe& p, CURLcode code) {
       return {false, Reason::timeout, "no answer within " + std::to_string(p.check.timeout.count()) + " ms"};
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-      return {false, Reason::tls_verification, detail};
+    case CURLE_SSL_ISSUER_ERROR: return {false, Reason::tls_verification, detail};
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-      return {false, Reason::tls, detail};
+    case CURLE_SSL_CIPHER: return {false, Reason::tls, detail};
     case CURLE_WRITE_ERROR:
       if (p.oversize) return {false, Reason::protocol, "headers larger than 16 KiB"};
       return {false, Reason::protocol, detail};
-    default:
-      return {false, Reason::protocol, detail};
+    default: return {false, Reason::protocol, detail};
   }
 }
 
@@ -257,10 +257,13 @@ void Prober::Impl::finish(Probe& p, const Result& r) {
   std::uniform_int_distribution<long> spread(-jitter, jitter);
   const long wait = std::max(0L, static_cast<long>(p.check.interval.count()) + spread(random) -
                                      static_cast<long>(elapsed.count()));
-  uv_timer_start(&p.timer, [](uv_timer_t* t) {
-    auto* probe = static_cast<Probe*>(t->data);
-    probe->impl->start(*probe);
-  }, static_cast<std::uint64_t>(wait), 0);
+  uv_timer_start(
+      &p.timer,
+      [](uv_timer_t* t) {
+        auto* probe = static_cast<Probe*>(t->data);
+        probe->impl->start(*probe);
+      },
+      static_cast<std::uint64_t>(wait), 0);
 }
 
 void Prober::Impl::record_stats(const Probe& p, const Result& r, TimePoint now) {
@@ -288,8 +291,9 @@ void Prober::Impl::log_change(const Registry::Entry& e, bool was_known, bool was
     return;
   }
   if (up) spdlog::info("health: {} {} -> up after {} successes", what, was_up ? "up" : "down", e.check->rise);
-  else spdlog::warn("health: {} up -> down after {} failures: {} ({})", what, e.check->fall,
-                    reason_name(r.reason), r.detail);
+  else
+    spdlog::warn("health: {} up -> down after {} failures: {} ({})", what, e.check->fall,
+                 reason_name(r.reason), r.detail);
 }
 
 void Prober::Impl::close(Probe& p) {
@@ -318,7 +322,8 @@ Prober::Impl::Probe* Prober::Impl::make_probe(std::uint32_t slot) {
     p->url = std::string(c.type == CheckType::https ? "https" : "http") + "://" + host + ":" + port + c.path;
     // The service's name in the URL (Host, SNI, certificate), the VIP on the wire.
     if (!c.service.empty())
-      p->connect_to = curl_slist_append(nullptr, (c.service + ":" + port + ":" + address + ":" + port).c_str());
+      p->connect_to = curl_slist_append(nullptr,
+                                        (c.service + ":" + port + ":" + address + ":" + port).c_str());
     for (const auto& [name, value] : c.headers)
       p->headers = curl_slist_append(p->headers, (name + ": " + value).c_str());
   }

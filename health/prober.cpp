@@ -60,15 +60,16 @@ Status Prober::Impl::make_status() const {
     v.reason = e.tracker.reason();
     v.detail = e.tracker.detail();
     if (v.known)
-      v.since = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                               steady_now - e.tracker.since());
+      v.since = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now -
+                                                                                           e.tracker.since());
     if (auto it = out.overrides.vips.find(e.vip); it != out.overrides.vips.end()) v.overridden = it->second;
   }
   return out;
 }
 
 std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& name, Override overridden) {
-  if (state_file.empty()) return "no health.state_file is configured: an override would not survive a restart";
+  if (state_file.empty())
+    return "no health.state_file is configured: an override would not survive a restart";
   Overrides next = registry.overrides();
   auto& map = kind == Prober::Kind::region ? next.regions : next.vips;
   if (overridden == Override::none) map.erase(name);
@@ -80,7 +81,8 @@ std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& 
     return e.what();
   }
   spdlog::warn("health: {} {} {} by the admin API", kind == Prober::Kind::region ? "region" : "VIP", name,
-               overridden == Override::none ? "back to automatic" : "forced " + std::string(override_name(overridden)));
+               overridden == Override::none ? "back to automatic"
+                                            : "forced " + std::string(override_name(overridden)));
   registry.set_overrides(std::move(next));
   dirty = true;
   publish_if_dirty();
@@ -150,12 +152,15 @@ void Prober::Impl::watch_state_file() {
   const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : state_file.substr(0, slash);
   uv_fs_event_init(&loop, &watch);
   watch.data = this;
-  const int err = uv_fs_event_start(&watch, [](uv_fs_event_t* h, const char* filename, int, int) {
-    auto* m = static_cast<Impl*>(h->data);
-    const std::string& path = m->state_file;
-    const std::string base = path.substr(path.rfind('/') + 1);
-    if (filename == nullptr || base == filename) m->read_overrides(false);
-  }, dir.c_str(), 0);
+  const int err = uv_fs_event_start(
+      &watch,
+      [](uv_fs_event_t* h, const char* filename, int, int) {
+        auto* m = static_cast<Impl*>(h->data);
+        const std::string& path = m->state_file;
+        const std::string base = path.substr(path.rfind('/') + 1);
+        if (filename == nullptr || base == filename) m->read_overrides(false);
+      },
+      dir.c_str(), 0);
   if (err != 0)
     throw common::LoadError(state_file, 0, std::string("cannot watch its folder: ") + uv_strerror(err));
   watching = true;

@@ -28,13 +28,13 @@ namespace steerdns::health {
 struct ProbeStats {
   // Upper bounds of the probe duration histogram, in seconds.
   static constexpr std::array<double, 12> kBuckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                    0.1,   0.25,   0.5,   1,    2.5,   5};
+                                                   0.1,   0.25,   0.5,   1,    2.5,   5};
   struct Histogram {
     std::array<std::atomic<std::uint64_t>, kBuckets.size() + 1> counts{};  // per bucket, +Inf last
     std::atomic<std::uint64_t> sum_us{0};
     std::atomic<std::uint64_t> count{0};
   };
-  std::array<Histogram, 3> duration;                              // by CheckType
+  std::array<Histogram, 3> duration;                                // by CheckType
   std::array<std::atomic<std::uint64_t>, kReasonCount> failures{};  // by Reason; none unused
 };
 
@@ -42,9 +42,9 @@ struct ProbeStats {
 struct VipStatus {
   bool in_use = false;
   std::string vip;
-  std::optional<Check> check;  // none: never probed, always up unless forced
-  bool known = false;          // a first result arrived
-  bool up = true;              // the probed state (overrides aside)
+  std::optional<Check> check;    // none: never probed, always up unless forced
+  bool known = false;            // a first result arrived
+  bool up = true;                // the probed state (overrides aside)
   Reason reason = Reason::none;  // of the last failure, kept after recovery
   std::string detail;
   std::chrono::system_clock::time_point since{};  // last change; epoch when never probed

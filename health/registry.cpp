@@ -39,10 +39,8 @@ bool Tracker::record(const Result& r, TimePoint now) {
 std::string canonical_address(const std::string& text) {
   unsigned char bytes[16];
   char out[INET6_ADDRSTRLEN];
-  if (inet_pton(AF_INET, text.c_str(), bytes) == 1)
-    return inet_ntop(AF_INET, bytes, out, sizeof out);
-  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1)
-    return inet_ntop(AF_INET6, bytes, out, sizeof out);
+  if (inet_pton(AF_INET, text.c_str(), bytes) == 1) return inet_ntop(AF_INET, bytes, out, sizeof out);
+  if (inet_pton(AF_INET6, text.c_str(), bytes) == 1) return inet_ntop(AF_INET6, bytes, out, sizeof out);
   return {};
 }
 
@@ -56,8 +54,7 @@ Overrides load_overrides(const std::string& path) {
   auto read = [&doc](const common::Yaml& map, std::string_view what, bool address,
                      std::map<std::string, Override>& out) {
     if (!map || map.is_null()) return;
-    if (!map.is_map())
-      common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
+    if (!map.is_map()) common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
     for (const auto& item : map) {
       std::string name = item.first.scalar();
       if (address) {
@@ -67,10 +64,8 @@ Overrides load_overrides(const std::string& path) {
         name = canonical;
       }
       const std::string state = common::read_string(doc, item.second, name);
-      if (state == "up")
-        out[name] = Override::up;
-      else if (state == "down")
-        out[name] = Override::down;
+      if (state == "up") out[name] = Override::up;
+      else if (state == "down") out[name] = Override::down;
       else
         common::fail_at(doc, item.second,
                         std::string(what) + " " + name + ": '" + state + "' is not up or down");
@@ -179,7 +174,8 @@ Table Registry::table() const {
   for (std::uint32_t slot = 0; slot < region_names_.size(); ++slot) {
     auto it = overrides_.regions.find(region_names_[slot]);
     if (it == overrides_.regions.end()) continue;
-    t.regions[slot] = it->second == Override::down ? Table::kOverriddenDown : (Table::kUp | Table::kOverriddenUp);
+    t.regions[slot] = it->second == Override::down ? Table::kOverriddenDown
+                                                   : (Table::kUp | Table::kOverriddenUp);
   }
   return t;
 }

@@ -16,7 +16,7 @@ namespace steerdns::health {
 // a prober (`steerdns check`, `explain`, tests) reads, with every slot
 // kNoSlot, and how a world published before its table reads.
 struct Table {
-  static constexpr std::uint8_t kUp = 1;               // probed up, or overridden up
+  static constexpr std::uint8_t kUp = 1;              // probed up, or overridden up
   static constexpr std::uint8_t kOverriddenDown = 2;  // an operator said down: never serve it
   static constexpr std::uint8_t kOverriddenUp = 4;    // an operator said up
   static constexpr std::uint32_t kNoSlot = UINT32_MAX;
@@ -28,7 +28,9 @@ struct Table {
   std::uint8_t region(std::uint32_t slot) const noexcept { return slot < regions.size() ? regions[slot] : 0; }
 
   // The one rule for a VIP in an answer: up and not overridden down.
-  static bool serves_flags(std::uint8_t flags) noexcept { return (flags & kUp) && !(flags & kOverriddenDown); }
+  static bool serves_flags(std::uint8_t flags) noexcept {
+    return (flags & kUp) && !(flags & kOverriddenDown);
+  }
   bool serves(std::uint32_t slot) const noexcept { return serves_flags(vip(slot)); }
   bool overridden_down(std::uint32_t slot) const noexcept { return (vip(slot) & kOverriddenDown) != 0; }
 };

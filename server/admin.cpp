@@ -30,8 +30,9 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 
 json time_or_null(double seconds_since_epoch) {
   if (seconds_since_epoch <= 0) return nullptr;
-  return rfc3339(std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(seconds_since_epoch))));
+  return rfc3339(
+      std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(seconds_since_epoch))));
 }
 
 json override_json(health::Override f) {
@@ -58,7 +59,8 @@ void fail(httplib::Response& res, int status, const std::string& error) {
 // Constant time in the token's length: the comparison leaks no prefix.
 bool same_secret(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
   return diff == 0;
 }
 
@@ -78,7 +80,9 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
     doc["reload"] = {{"succeeded", r.succeeded.load()},
                      {"failed", r.failed.load()},
                      {"last", time_or_null(r.last_time.load())},
-                     {"last_result", r.last_time.load() <= 0 ? json(nullptr) : json(r.last_ok.load() ? "success" : "failure")},
+                     {"last_result", r.last_time.load() <= 0
+                                         ? json(nullptr)
+                                         : json(r.last_ok.load() ? "success" : "failure")},
                      {"last_error", r.last_error.empty() ? json(nullptr) : json(r.last_error)}};
   }
   json names = json::array();
@@ -106,7 +110,8 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           v["served"] = table.serves(slot);
           v["override"] = override_json(s.overridden);
           v["check"] = s.check ? json(s.check->describe(s.vip)) : json(nullptr);
-          v["reason"] = s.reason == health::Reason::none ? json(nullptr) : json(health::reason_name(s.reason));
+          v["reason"] = s.reason == health::Reason::none ? json(nullptr)
+                                                         : json(health::reason_name(s.reason));
           v["detail"] = s.detail.empty() ? json(nullptr) : json(s.detail);
           v["since"] = s.known ? json(rfc3339(s.since)) : json(nullptr);
           vips.push_back(v);
@@ -206,9 +211,13 @@ struct Admin::Impl {
       if (!authorized(req, res)) return;
       const ReloadOutcome r = context.reload();
       if (r.ok)
-        reply(res, 200, {{"result", "success"}, {"seconds", r.seconds}, {"zones", r.zones}, {"records", r.records}});
+        reply(res, 200,
+              {{"result", "success"}, {"seconds", r.seconds}, {"zones", r.zones}, {"records", r.records}});
       else
-        reply(res, 422, {{"result", "failure"}, {"error", r.error}, {"note", "still serving the previous configuration"}});
+        reply(res, 422,
+              {{"result", "failure"},
+               {"error", r.error},
+               {"note", "still serving the previous configuration"}});
     });
     auto change = [this](const httplib::Request& req, httplib::Response& res, bool remove) {
       if (!authorized(req, res)) return;
@@ -218,7 +227,8 @@ struct Admin::Impl {
       if (!remove) {
         const json body = json::parse(req.body, nullptr, false);
         const std::string state = body.is_object() && body.contains("state") && body["state"].is_string()
-                                      ? body["state"].get<std::string>() : "";
+                                      ? body["state"].get<std::string>()
+                                      : "";
         if (state != "down" && state != "up")
           return fail(res, 400, R"(the body must be {"state":"down"} or {"state":"up"})");
         overridden = state == "down" ? health::Override::down : health::Override::up;
@@ -240,20 +250,27 @@ struct Admin::Impl {
               for (const zones::GeoVip& v : *vips) known.insert(health::canonical_address(v.address));
         }
       if (!remove && !known.count(name))
-        return fail(res, 404, std::string(region ? "no geo name has a region '" : "no region has the VIP '") + name + "'");
-      const std::string error =
-          context.prober.set_override(region ? health::Prober::Kind::region : health::Prober::Kind::vip, name, overridden);
+        return fail(res, 404,
+                    std::string(region ? "no geo name has a region '" : "no region has the VIP '") + name +
+                        "'");
+      const std::string error = context.prober.set_override(region ? health::Prober::Kind::region
+                                                                   : health::Prober::Kind::vip,
+                                                            name, overridden);
       if (!error.empty()) return fail(res, 409, error);
-      reply(res, 200, {{"kind", region ? "region" : "vip"},
-                       {"name", name},
-                       {"state", remove ? "automatic" : std::string(health::override_name(overridden))}});
+      reply(res, 200,
+            {{"kind", region ? "region" : "vip"},
+             {"name", name},
+             {"state", remove ? "automatic" : std::string(health::override_name(overridden))}});
     };
     const char* pattern = R"(/v1/overrides/(regions|vips)/([^/]+))";
-    server.Put(pattern, [change](const httplib::Request& req, httplib::Response& res) { change(req, res, false); });
-    server.Delete(pattern, [change](const httplib::Request& req, httplib::Response& res) { change(req, res, true); });
+    server.Put(pattern,
+               [change](const httplib::Request& req, httplib::Response& res) { change(req, res, false); });
+    server.Delete(pattern,
+                  [change](const httplib::Request& req, httplib::Response& res) { change(req, res, true); });
     server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
-      if (res.status == 404) fail(res, 404, "no such endpoint: " + req.method + " " + req.path + " (see GET /)");
+      if (res.status == 404)
+        fail(res, 404, "no such endpoint: " + req.method + " " + req.path + " (see GET /)");
     });
     server.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr e) {
       std::string what = "internal error";

@@ -21,12 +21,12 @@ namespace rrtype = zones::rrtype;
 
 namespace {
 
-constexpr std::size_t kOptSize = 11;  // root owner, type, class, ttl, rdlength 0
+constexpr std::size_t kOptSize = 11;      // root owner, type, class, ttl, rdlength 0
 constexpr std::size_t kEcsFixed = 4 + 4;  // option code and length, family, source, scope
 constexpr int kMaxCnameChain = 8;
 constexpr std::uint16_t kClassIn = 1;
-constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253,
-                        kTypeMaila = 254, kTypeTkey = 249, kTypeTsig = 250;
+constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253, kTypeMaila = 254,
+                        kTypeTkey = 249, kTypeTsig = 250;
 
 struct Sections {
   std::uint16_t an = 0, ns = 0, ar = 0;
@@ -178,8 +178,8 @@ class Responder {
     const std::size_t record = rrset.count == 0 ? 0 : rrset.wire.size() / rrset.count;
     std::uint16_t written = 0;
     for (std::uint16_t i = 0; i < rrset.count; ++i, p += record) {
-      const bool admitted =
-          rule == VipRule::served ? health_.serves(slots[i]) : !health_.overridden_down(slots[i]);
+      const bool admitted = rule == VipRule::served ? health_.serves(slots[i])
+                                                    : !health_.overridden_down(slots[i]);
       if (!admitted) continue;
       if (!put_record(w_, owner, p, record, ttl)) {
         truncate();
@@ -277,8 +277,7 @@ void put_header(std::uint8_t* out, const std::uint8_t* query, const Sections& s,
   out[0] = query[0];
   out[1] = query[1];
   // QR, the query's opcode and RD; AA and TC as decided. RA is never set.
-  out[2] = static_cast<std::uint8_t>(0x80 | (query[2] & 0x79) | (s.aa ? 0x04 : 0) |
-                                     (s.tc ? 0x02 : 0));
+  out[2] = static_cast<std::uint8_t>(0x80 | (query[2] & 0x79) | (s.aa ? 0x04 : 0) | (s.tc ? 0x02 : 0));
   // CD is copied (RFC 6840 §5.9); Z and AD are clear.
   out[3] = static_cast<std::uint8_t>((query[3] & 0x10) | (s.rcode & 0x0F));
   const std::uint16_t counts[4] = {qdcount, s.an, s.ns, s.ar};
@@ -331,16 +330,14 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint3
   return true;
 }
 
-AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport,
-                  const sockaddr_storage* source) noexcept {
+AnswerInfo answer(const World& world, std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
+                  Transport transport, const sockaddr_storage* source) noexcept {
   static const health::Table all_up;
   return answer(world, all_up, query, out, transport, source);
 }
 
 AnswerInfo answer(const World& world, const health::Table& health, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport,
-                  const sockaddr_storage* source) noexcept {
+                  std::span<std::uint8_t> out, Transport transport, const sockaddr_storage* source) noexcept {
   Query q;
   const Parse parsed = parse_query(query, q);
   if (parsed == Parse::drop || out.size() < kMinAnswerBuffer) return {};

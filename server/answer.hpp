@@ -17,14 +17,14 @@ namespace steerdns::server {
 enum class Transport : std::uint8_t { udp, tcp };
 
 namespace rcode {
-inline constexpr std::uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4,
-                               REFUSED = 5, BADVERS = 16;
+inline constexpr std::uint16_t NOERROR = 0, FORMERR = 1, SERVFAIL = 2, NXDOMAIN = 3, NOTIMP = 4, REFUSED = 5,
+                               BADVERS = 16;
 }
 
 struct AnswerInfo {
-  std::size_t size = 0;       // bytes written to out; 0 means: send nothing (drop)
-  std::uint16_t qtype = 0;    // 0 when the question could not be read
-  std::uint16_t rcode = 0;    // extended rcode (BADVERS = 16)
+  std::size_t size = 0;     // bytes written to out; 0 means: send nothing (drop)
+  std::uint16_t qtype = 0;  // 0 when the question could not be read
+  std::uint16_t rcode = 0;  // extended rcode (BADVERS = 16)
   bool truncated = false;
   // Geo answers: not the client's first region with every VIP up (or an
   // all-down policy), so the degraded TTL applies; all_down: the policy fired.
@@ -54,8 +54,7 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
                   const sockaddr_storage* source = nullptr) noexcept;
 
 // As above with every VIP up: tests, and worlds built without a prober.
-AnswerInfo answer(const World& world, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport,
-                  const sockaddr_storage* source = nullptr) noexcept;
+AnswerInfo answer(const World& world, std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
+                  Transport transport, const sockaddr_storage* source = nullptr) noexcept;
 
 }  // namespace steerdns::server

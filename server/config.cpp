@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/load_error.hpp"
@@ -25,8 +25,9 @@ bool parse_admin_address(const std::string& text, AdminConfig& admin) {
   if (!parse_socket_address(text, at)) return false;
   admin.text = text;
   admin.host = text.front() == '[' ? text.substr(1, text.find(']') - 1) : text.substr(0, text.rfind(':'));
-  admin.port = ntohs(at.address.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(at.address).sin_port
-                                                     : reinterpret_cast<const sockaddr_in6&>(at.address).sin6_port);
+  admin.port = ntohs(at.address.ss_family == AF_INET
+                         ? reinterpret_cast<const sockaddr_in&>(at.address).sin_port
+                         : reinterpret_cast<const sockaddr_in6&>(at.address).sin6_port);
   return true;
 }
 
@@ -35,7 +36,8 @@ std::string read_token_file(const std::string& path) {
   // such as /dev/zero filled memory, and a FIFO or /dev/stdin would block.
   constexpr std::size_t kMax = 4096;
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw std::runtime_error("cannot read '" + path + "': not a regular file");
+  if (!fs::is_regular_file(path, ec))
+    throw std::runtime_error("cannot read '" + path + "': not a regular file");
   std::ifstream file(path);
   if (!file) throw std::runtime_error("cannot read '" + path + "'");
   std::string token(kMax + 1, '\0');
@@ -54,8 +56,7 @@ bool parse_socket_address(const std::string& text, ListenAddress& out) {
   std::string port;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return false;
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
     host = text.substr(1, close - 1);
     port = text.substr(close + 2);
   } else {
@@ -66,8 +67,7 @@ bool parse_socket_address(const std::string& text, ListenAddress& out) {
   }
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535)
-    return false;
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) return false;
   out.text = text;
   out.address = {};
   if (auto* v4 = reinterpret_cast<sockaddr_in*>(&out.address);
@@ -126,7 +126,8 @@ void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfi
   if (rrl["ipv4_prefix"])
     out.ipv4_prefix = static_cast<unsigned>(common::read_uint(doc, rrl["ipv4_prefix"], "ipv4_prefix", 8, 32));
   if (rrl["ipv6_prefix"])
-    out.ipv6_prefix = static_cast<unsigned>(common::read_uint(doc, rrl["ipv6_prefix"], "ipv6_prefix", 16, 128));
+    out.ipv6_prefix = static_cast<unsigned>(
+        common::read_uint(doc, rrl["ipv6_prefix"], "ipv6_prefix", 16, 128));
   if (rrl["table_size"])
     out.table_size = common::read_size(doc, rrl["table_size"], "table_size", 1024, 64u << 20);
   if (rrl["log_only"]) out.log_only = common::read_bool(doc, rrl["log_only"], "log_only");
@@ -135,14 +136,17 @@ void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfi
     for (const auto& item : exempt) {
       const std::string text = common::read_string(doc, item, "exempt");
       const auto network = geoip::parse_network(text);
-      if (!network) fail_at(doc, item, "exempt: '" + text + "' is not a network (like 192.0.2.0/24 or 2001:db8::/32)");
+      if (!network)
+        fail_at(doc, item, "exempt: '" + text + "' is not a network (like 192.0.2.0/24 or 2001:db8::/32)");
       out.exempt.push_back(*network);
     }
   }
 }
 
 void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config) {
-  common::require_map_keys(doc, server, "server", {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "rate_limit", "user"});
+  common::require_map_keys(doc, server, "server",
+                           {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "rate_limit",
+                            "user"});
   if (server["user"]) {
     config.user = common::read_string(doc, server["user"], "user");
     if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)
@@ -168,8 +172,9 @@ void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config)
       config.tcp.max_connections = static_cast<unsigned>(
           common::read_uint(doc, tcp["max_connections"], "max_connections", 1, 1'000'000));
     if (tcp["max_connections_per_client"])
-      config.tcp.max_connections_per_client = static_cast<unsigned>(common::read_uint(
-          doc, tcp["max_connections_per_client"], "max_connections_per_client", 1, 1'000'000));
+      config.tcp.max_connections_per_client = static_cast<unsigned>(
+          common::read_uint(doc, tcp["max_connections_per_client"], "max_connections_per_client", 1,
+                            1'000'000));
     for (const char* key : {"idle_timeout", "query_timeout"}) {
       if (!tcp[key]) continue;
       const auto value = common::read_duration(doc, tcp[key], key);
@@ -204,7 +209,8 @@ void read_zones(const YamlDoc& doc, const common::Yaml& zones, Config& config) {
   }
   if (!zones.is_sequence() || zones.size() == 0)
     fail_at(doc, zones, "zones must be a directory or a list of zone files");
-  for (const auto& item : zones) config.zone_files.push_back(resolve(common::read_string(doc, item, "zones")));
+  for (const auto& item : zones)
+    config.zone_files.push_back(resolve(common::read_string(doc, item, "zones")));
 }
 
 // The built-in database: installed beside the binary (PREFIX/bin/steerdns,
@@ -243,22 +249,24 @@ void read_admin(const YamlDoc& doc, const common::Yaml& admin, Config& config) {
       fail_at(doc, admin["token_file"], std::string("token_file: ") + e.what());
     }
     if (a.token.size() < 16)
-      fail_at(doc, admin["token_file"], "token_file: the token in '" + a.token_file + "' is shorter than 16 characters");
+      fail_at(doc, admin["token_file"],
+              "token_file: the token in '" + a.token_file + "' is shorter than 16 characters");
   }
   ListenAddress at;
   parse_socket_address(a.text, at);
   if (!is_loopback(at) && a.token.empty())
-    fail_at(doc, admin["listen"], "admin listen '" + a.text +
-                                      "' is not a loopback address: set admin.token_file so that only operators can change state");
+    fail_at(doc, admin["listen"],
+            "admin listen '" + a.text +
+                "' is not a loopback address: set admin.token_file so that only operators can change state");
 }
 
 }  // namespace
 
 Config load_config(const std::string& path) {
   const YamlDoc doc = common::load_yaml_file(path);
-  if (!doc.root.is_defined() || doc.root.is_null())
-    throw LoadError(path, 0, "the config file is empty");
-  common::require_map_keys(doc, doc.root, "config", {"server", "zones", "geoip", "health", "admin", "logging"});
+  if (!doc.root.is_defined() || doc.root.is_null()) throw LoadError(path, 0, "the config file is empty");
+  common::require_map_keys(doc, doc.root, "config",
+                           {"server", "zones", "geoip", "health", "admin", "logging"});
   Config config;
   config.path = path;
   if (!doc.root["server"]) fail_at(doc, doc.root, "missing key 'server'");

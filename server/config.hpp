@@ -55,10 +55,10 @@ struct Config {
   // queued while a worker is busy. 0 = the system's default (rmem_default).
   std::uint32_t udp_receive_buffer = 0;
   TcpLimits tcp;
-  RateLimitConfig rate_limit;  // UDP response rate limiting; off unless configured
+  RateLimitConfig rate_limit;           // UDP response rate limiting; off unless configured
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
-  std::string state_file;  // resolved; empty: no operator overrides
+  std::string state_file;               // resolved; empty: no operator overrides
   AdminConfig admin;
   // Started as root (to bind port 53): switch to this user after binding.
   std::string user;

@@ -3,8 +3,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -48,9 +48,7 @@ std::string percent_encoded(const std::string& text) {
   return out;
 }
 
-std::string state_text(const json& v) {
-  return v.is_string() ? v.get<std::string>() : std::string("-");
-}
+std::string state_text(const json& v) { return v.is_string() ? v.get<std::string>() : std::string("-"); }
 
 void print_status(const json& doc) {
   const json& world = doc["world"];
@@ -59,11 +57,13 @@ void print_status(const json& doc) {
               world["records"].get<unsigned long long>());
   const json& reload = doc["reload"];
   if (!reload["last"].is_null())
-    std::printf("last reload: %s, %s%s%s\n", state_text(reload["last"]).c_str(), state_text(reload["last_result"]).c_str(),
-                reload["last_error"].is_null() ? "" : ": ", reload["last_error"].is_null() ? "" : state_text(reload["last_error"]).c_str());
+    std::printf("last reload: %s, %s%s%s\n", state_text(reload["last"]).c_str(),
+                state_text(reload["last_result"]).c_str(), reload["last_error"].is_null() ? "" : ": ",
+                reload["last_error"].is_null() ? "" : state_text(reload["last_error"]).c_str());
   for (const json& g : doc["geo_names"]) {
-    std::printf("\n%s  ttl %u, degraded ttl %u, all down: %s\n", state_text(g["name"]).c_str(), g["ttl"].get<unsigned>(),
-                g["degraded_ttl"].get<unsigned>(), state_text(g["all_down"]).c_str());
+    std::printf("\n%s  ttl %u, degraded ttl %u, all down: %s\n", state_text(g["name"]).c_str(),
+                g["ttl"].get<unsigned>(), g["degraded_ttl"].get<unsigned>(),
+                state_text(g["all_down"]).c_str());
     for (const json& r : g["regions"]) {
       std::string state = state_text(r["state"]);
       if (!r["override"].is_null()) state += " (forced " + state_text(r["override"]) + ")";
@@ -71,7 +71,8 @@ void print_status(const json& doc) {
                   r["vips_up"].get<unsigned>(), r["vips_total"].get<unsigned>());
       for (const json& v : r["vips"]) {
         std::string vstate = state_text(v["state"]);
-        if (v.contains("override") && !v["override"].is_null()) vstate += " (forced " + state_text(v["override"]) + ")";
+        if (v.contains("override") && !v["override"].is_null())
+          vstate += " (forced " + state_text(v["override"]) + ")";
         std::string line = "    " + state_text(v["address"]);
         line.resize(std::max<std::size_t>(line.size() + 1, 24), ' ');
         line += vstate;
@@ -87,8 +88,10 @@ void print_status(const json& doc) {
   const json& o = doc["overrides"];
   if (!o["regions"].empty() || !o["vips"].empty()) {
     std::printf("\noverrides:");
-    for (const auto& [name, state] : o["regions"].items()) std::printf(" region %s %s;", name.c_str(), state_text(state).c_str());
-    for (const auto& [name, state] : o["vips"].items()) std::printf(" VIP %s %s;", name.c_str(), state_text(state).c_str());
+    for (const auto& [name, state] : o["regions"].items())
+      std::printf(" region %s %s;", name.c_str(), state_text(state).c_str());
+    for (const auto& [name, state] : o["vips"].items())
+      std::printf(" VIP %s %s;", name.c_str(), state_text(state).c_str());
     std::printf("\n");
   }
 }

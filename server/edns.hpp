@@ -40,8 +40,7 @@ inline bool read_ecs(ClientSubnet& ecs, const std::uint8_t* data, std::size_t le
   if (max_bits == 0 || out.source > max_bits || scope != 0) return false;
   if (len - 4 != out.address_size()) return false;
   std::memcpy(out.address, data + 4, len - 4);
-  if (out.source % 8 != 0 && (out.address[out.source / 8] & (0xFF >> (out.source % 8))) != 0)
-    return false;
+  if (out.source % 8 != 0 && (out.address[out.source / 8] & (0xFF >> (out.source % 8))) != 0) return false;
   out.present = true;
   ecs = out;
   return true;
@@ -50,8 +49,7 @@ inline bool read_ecs(ClientSubnet& ecs, const std::uint8_t* data, std::size_t le
 // Walks the options of an OPT record's RDATA (LEN octets at DATA): ECS
 // into ECS, every other option ignored (RFC 6891 §6.1.2). False (FORMERR)
 // when an option overruns the RDATA or the ECS option is bad (read_ecs).
-inline bool read_opt_options(const std::uint8_t* data, std::size_t len,
-                             ClientSubnet& ecs) noexcept {
+inline bool read_opt_options(const std::uint8_t* data, std::size_t len, ClientSubnet& ecs) noexcept {
   std::size_t at = 0;
   while (at < len) {
     if (len - at < 4) return false;

@@ -24,8 +24,8 @@ std::vector<std::uint8_t> make_query(const zones::WireName& name, std::uint16_t 
   for (char c : name) q.push_back(static_cast<std::uint8_t>(c));
   put({static_cast<unsigned>(qtype) >> 8u, qtype & 0xffu, 0, 1});
   const unsigned bytes = (client.prefix + 7u) / 8u;
-  put({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 8 + bytes});                       // OPT
-  put({0, 8, 0, 4 + bytes, 0, client.v6 ? 2u : 1u, client.prefix, 0});        // ECS
+  put({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 8 + bytes});                // OPT
+  put({0, 8, 0, 4 + bytes, 0, client.v6 ? 2u : 1u, client.prefix, 0});  // ECS
   const unsigned width = client.v6 ? 16 : 4;
   for (unsigned i = 0; i < bytes; ++i)
     q.push_back(static_cast<std::uint8_t>(client.address >> (8 * (width - 1 - i))));
@@ -93,8 +93,11 @@ std::string answered_region(const zones::GeoName& geo, const std::vector<geoip::
            " answers with it (degraded TTL " + std::to_string(geo.degraded_ttl) + ")";
   if (!list.empty() && list.front() == info.region)
     return name + " (the first on the list" +
-           (info.degraded ? ", some VIPs down: degraded TTL " + std::to_string(geo.degraded_ttl) : std::string()) + ")";
-  return name + " (failover: every region before it is down; degraded TTL " + std::to_string(geo.degraded_ttl) + ")";
+           (info.degraded ? ", some VIPs down: degraded TTL " + std::to_string(geo.degraded_ttl)
+                          : std::string()) +
+           ")";
+  return name + " (failover: every region before it is down; degraded TTL " +
+         std::to_string(geo.degraded_ttl) + ")";
 }
 
 std::string coordinates(const geoip::Coordinates& c) {
@@ -104,8 +107,8 @@ std::string coordinates(const geoip::Coordinates& c) {
 }
 
 // One line per region of the preference list: is it served, and why not.
-std::string health_lines(const World& world, const zones::GeoName& geo, const std::vector<geoip::RegionIndex>& list,
-                         const ExplainHealth& health) {
+std::string health_lines(const World& world, const zones::GeoName& geo,
+                         const std::vector<geoip::RegionIndex>& list, const ExplainHealth& health) {
   std::string out;
   for (const auto index : list) {
     const zones::GeoRegion& r = geo.regions[index];
@@ -127,8 +130,10 @@ std::string health_lines(const World& world, const zones::GeoName& geo, const st
           if (slot >= health.status.vips.size()) continue;
           const health::VipStatus& v = health.status.vips[slot];
           std::string note;
-          if (v.overridden != health::Override::none) note = "forced " + std::string(health::override_name(v.overridden));
-          else if (!v.up) note = "down: " + std::string(health::reason_name(v.reason)) + " (" + v.detail + ")";
+          if (v.overridden != health::Override::none)
+            note = "forced " + std::string(health::override_name(v.overridden));
+          else if (!v.up)
+            note = "down: " + std::string(health::reason_name(v.reason)) + " (" + v.detail + ")";
           if (!note.empty()) notes += (notes.empty() ? "" : "; ") + v.vip + " " + note;
         }
     }
@@ -142,7 +147,8 @@ std::string health_lines(const World& world, const zones::GeoName& geo, const st
 
 std::string explain(const World& world, const std::string& name_text, const std::string& client_text,
                     const ExplainHealth* health) {
-  auto name = zones::name_from_text(name_text.empty() || name_text.back() != '.' ? name_text + "." : name_text);
+  auto name = zones::name_from_text(name_text.empty() || name_text.back() != '.' ? name_text + "."
+                                                                                 : name_text);
   if (!name) throw std::invalid_argument("'" + name_text + "' is not a domain name");
   auto client = geoip::parse_network(client_text);
   if (!client)
@@ -203,7 +209,8 @@ std::string explain(const World& world, const std::string& name_text, const std:
       answers += (answers.empty() ? "answer:      " : "             ") + line + "\n";
     };
     if (r.records.empty())
-      put(std::string(qtype == zones::rrtype::A ? "A" : "AAAA") + ": " + (r.rcode == "NOERROR" ? "NODATA" : r.rcode));
+      put(std::string(qtype == zones::rrtype::A ? "A" : "AAAA") + ": " +
+          (r.rcode == "NOERROR" ? "NODATA" : r.rcode));
     for (const auto& rec : r.records) put(rec);
   }
   out << region_line << answers;

@@ -99,11 +99,8 @@ Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const h
         c.family = family_for(ask, geo.regions[geo.all_down_region]);
       }
       return c;
-    case zones::AllDown::nodata:
-      return c;
-    case zones::AllDown::servfail:
-      c.servfail = true;
-      return c;
+    case zones::AllDown::nodata: return c;
+    case zones::AllDown::servfail: c.servfail = true; return c;
   }
   return c;
 }

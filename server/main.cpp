@@ -1,7 +1,7 @@
 // steerdns: the command-line shell. Thin by design: parse arguments, load,
 // hand over to Runtime. Everything it does is reachable from tests.
-#include <malloc.h>
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,16 +9,16 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "server/config.hpp"
-#include "server/world.hpp"
 #include "server/ctl.hpp"
 #include "server/explain.hpp"
 #include "server/metrics.hpp"
 #include "server/runtime.hpp"
+#include "server/world.hpp"
 
 #ifndef STEERDNS_VERSION
 #define STEERDNS_VERSION "0.0.0"
@@ -125,17 +125,19 @@ int main(int argc, char** argv) {
       "(Type=notify). Started as root, steerdns binds, then becomes server.user.\n"
       "Signals: SIGHUP reloads the config and every zone (a broken one is logged and the\n"
       "previous data keeps being served); SIGTERM and SIGINT stop cleanly.");
-  auto* check = app.add_subcommand(
-      "check", "load and compile the config and every zone as serve would, bind nothing");
+  auto* check = app.add_subcommand("check",
+                                   "load and compile the config and every zone as serve would, bind nothing");
   check->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
   std::string explain_name, explain_client;
-  auto* explain = app.add_subcommand(
-      "explain", "show where a client is placed and what it is answered, with the serving code\n"
-                 "(every VIP counts as up: `steerdns ctl explain` asks the running server)");
+  auto* explain =
+      app.add_subcommand("explain",
+                         "show where a client is placed and what it is answered, with the serving code\n"
+                         "(every VIP counts as up: `steerdns ctl explain` asks the running server)");
   explain->add_option("-c,--config", config_path, "the main config file (YAML)")->required();
   explain->add_option("name", explain_name, "the name asked, e.g. artifacts.example.com")->required();
-  explain->add_option("client", explain_client,
-                      "the client: ADDRESS[/PREFIX], as a resolver's EDNS Client Subnet")
+  explain
+      ->add_option("client", explain_client,
+                   "the client: ADDRESS[/PREFIX], as a resolver's EDNS Client Subnet")
       ->required();
 
   server::CtlOptions ctl_options;
@@ -158,10 +160,11 @@ int main(int argc, char** argv) {
       "  undrain TARGET      return TARGET to automatic (its health checks decide again)\n"
       "  reload              reload the config and every zone, as SIGHUP does, and report\n"
       "Exit status: 0 done; 1 refused (the message says why); 2 the API cannot be reached.");
-  app.footer("Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
-             "names FILE:LINE and the offending key or value) or a socket cannot be bound.\n"
-             "Files: the config (see docs/configuration.md), zone files, the\n"
-             "GeoIP database (built in when the config names none), health.state_file.");
+  app.footer(
+      "Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
+      "names FILE:LINE and the offending key or value) or a socket cannot be bound.\n"
+      "Files: the config (see docs/configuration.md), zone files, the\n"
+      "GeoIP database (built in when the config names none), health.state_file.");
 
   CLI11_PARSE(app, argc, argv);
   if (*check) return run_check(config_path);

@@ -34,7 +34,8 @@ constexpr std::size_t kCaaBucket = [] {
   while (kCountedQtypes[i] != 257) ++i;
   return i;
 }();
-static_assert(std::count_if(kCountedQtypes.begin(), kCountedQtypes.end(), [](auto t) { return t > 255; }) == 1);
+static_assert(std::count_if(kCountedQtypes.begin(), kCountedQtypes.end(), [](auto t) { return t > 255; }) ==
+              1);
 
 std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
   if (qtype < 256) return kQtypeBucketOf[qtype];
@@ -182,10 +183,21 @@ void Metrics::assign(World& world) {
   for (const zones::GeoName* g : world.zones.geo_names()) {
     const std::string owner = zones::name_to_text(g->owner);
     GeoCounterSlots& s = world.geo_counters.emplace_back();
-    for (const zones::GeoRegion& r : g->regions) s.regions.push_back(geo.slot(owner + "\x1f" "answer\x1f" + r.name));
-    s.none = geo.slot(owner + "\x1f" "none");
-    s.degraded = geo.slot(owner + "\x1f" "degraded");
-    s.all_down = geo.slot(owner + "\x1f" "all-down\x1f" + std::string(all_down_name(g->all_down)));
+    for (const zones::GeoRegion& r : g->regions)
+      s.regions.push_back(geo.slot(owner +
+                                   "\x1f"
+                                   "answer\x1f" +
+                                   r.name));
+    s.none = geo.slot(owner +
+                      "\x1f"
+                      "none");
+    s.degraded = geo.slot(owner +
+                          "\x1f"
+                          "degraded");
+    s.all_down = geo.slot(owner +
+                          "\x1f"
+                          "all-down\x1f" +
+                          std::string(all_down_name(g->all_down)));
   }
 }
 
@@ -198,8 +210,9 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   w.family("steerdns_start_time_seconds", "gauge", "When the server started, in seconds since the epoch.");
   w.sample("steerdns_start_time_seconds", {}, number(m.start_time));
 
-  w.family("steerdns_queries_total", "counter",
-           "Queries answered, by transport, query type and response code (rcode \"dropped\": no answer sent).");
+  w.family(
+      "steerdns_queries_total", "counter",
+      "Queries answered, by transport, query type and response code (rcode \"dropped\": no answer sent).");
   for (int t = 0; t < 2; ++t)
     for (std::size_t q = 0; q < kQtypeBuckets; ++q)
       for (std::size_t r = 0; r < kRcodeBuckets; ++r) {
@@ -207,7 +220,8 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
         for (const auto& worker : m.workers) n += worker->queries[t][q][r].load(std::memory_order_relaxed);
         if (n == 0) continue;
         const std::string qtype = qtype_label(q);
-        w.sample("steerdns_queries_total", {{"transport", t ? "tcp" : "udp"}, {"qtype", qtype}, {"rcode", rcode_label(r)}}, n);
+        w.sample("steerdns_queries_total",
+                 {{"transport", t ? "tcp" : "udp"}, {"qtype", qtype}, {"rcode", rcode_label(r)}}, n);
       }
   auto sum = [&](auto field) {
     std::uint64_t n = 0;
@@ -216,15 +230,18 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   };
   w.family("steerdns_truncated_answers_total", "counter", "UDP answers sent truncated (TC=1).");
   w.sample("steerdns_truncated_answers_total", {}, sum(&WorkerCounters::truncated));
-  w.family("steerdns_send_errors_total", "counter", "Answers that could not be sent (socket buffer full, errors).");
+  w.family("steerdns_send_errors_total", "counter",
+           "Answers that could not be sent (socket buffer full, errors).");
   w.sample("steerdns_send_errors_total", {}, sum(&WorkerCounters::send_errors));
-  w.family("steerdns_tcp_refused_total", "counter",
-           "TCP connections closed at once, by the limit reached: the server's (max_connections) or the client's "
-           "(max_connections_per_client).");
+  w.family(
+      "steerdns_tcp_refused_total", "counter",
+      "TCP connections closed at once, by the limit reached: the server's (max_connections) or the client's "
+      "(max_connections_per_client).");
   w.sample("steerdns_tcp_refused_total", {{"limit", "server"}}, sum(&WorkerCounters::tcp_refused));
   w.sample("steerdns_tcp_refused_total", {{"limit", "client"}}, sum(&WorkerCounters::tcp_client_refused));
   w.family("steerdns_tcp_timeouts_total", "counter",
-           "TCP connections closed by a timeout: idle (no query) or query (a message begun but not finished in time).");
+           "TCP connections closed by a timeout: idle (no query) or query (a message begun but not finished "
+           "in time).");
   w.sample("steerdns_tcp_timeouts_total", {{"timeout", "idle"}}, sum(&WorkerCounters::tcp_idle_timeouts));
   w.sample("steerdns_tcp_timeouts_total", {{"timeout", "query"}}, sum(&WorkerCounters::tcp_query_timeouts));
   w.family("steerdns_tcp_accept_errors_total", "counter",
@@ -232,9 +249,10 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
            "descriptor limit, ENFILE, ENOBUFS, ...); after a resource error the listener pauses "
            "briefly and the connections wait.");
   w.sample("steerdns_tcp_accept_errors_total", {}, sum(&WorkerCounters::tcp_accept_errors));
-  w.family("steerdns_rate_limited_total", "counter",
-           "UDP responses over their rate (server.rate_limit), by response kind and action: slip (sent empty with "
-           "TC=1), drop, or log (log_only: sent as usual).");
+  w.family(
+      "steerdns_rate_limited_total", "counter",
+      "UDP responses over their rate (server.rate_limit), by response kind and action: slip (sent empty with "
+      "TC=1), drop, or log (log_only: sent as usual).");
   for (std::size_t k = 0; k < kResponseKinds; ++k)
     for (std::size_t a = 0; a < kRateActions; ++a) {
       std::uint64_t n = 0;
@@ -262,21 +280,25 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   w.family("steerdns_geo_degraded_answers_total", "counter",
            "Geo answers not from the client's first region with every VIP up (they carry the degraded TTL).");
   for (std::size_t i = 0; counted && i < names.size(); ++i)
-    w.sample("steerdns_geo_degraded_answers_total", {{"name", owners[i]}}, m.geo.total(world.geo_counters[i].degraded));
-  w.family("steerdns_all_down_total", "counter", "Answers given by the all-down policy: no region on the client's list was up.");
+    w.sample("steerdns_geo_degraded_answers_total", {{"name", owners[i]}},
+             m.geo.total(world.geo_counters[i].degraded));
+  w.family("steerdns_all_down_total", "counter",
+           "Answers given by the all-down policy: no region on the client's list was up.");
   for (std::size_t i = 0; counted && i < names.size(); ++i)
     w.sample("steerdns_all_down_total", {{"name", owners[i]}, {"policy", all_down_name(names[i]->all_down)}},
              m.geo.total(world.geo_counters[i].all_down));
 
-  w.family("steerdns_region_up", "gauge",
-           "1 when a region is served (forced up, or at least its threshold of VIPs up and not forced down).");
+  w.family(
+      "steerdns_region_up", "gauge",
+      "1 when a region is served (forced up, or at least its threshold of VIPs up and not forced down).");
   for (std::size_t i = 0; i < names.size(); ++i)
     for (std::size_t r = 0; r < names[i]->regions.size(); ++r)
       w.sample("steerdns_region_up", {{"name", owners[i]}, {"region", names[i]->regions[r].name}},
                region_state(world, table, *names[i], r).up() ? "1" : "0");
 
   w.family("steerdns_vip_up", "gauge",
-           "1 when the VIP's check passes (rise/fall applied; a VIP without a check counts as up); overrides aside.");
+           "1 when the VIP's check passes (rise/fall applied; a VIP without a check counts as up); overrides "
+           "aside.");
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i >= world.geo_health.size()) break;
     for (std::size_t r = 0; r < names[i]->regions.size(); ++r) {
@@ -297,11 +319,14 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
       emit(region.aaaa_vips, h.aaaa);
     }
   }
-  w.family("steerdns_override", "gauge", "Regions and VIPs an operator forced up or down (the state file or the admin API).");
+  w.family("steerdns_override", "gauge",
+           "Regions and VIPs an operator forced up or down (the state file or the admin API).");
   for (const auto& [name, overridden] : status.overrides.regions)
-    w.sample("steerdns_override", {{"kind", "region"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
+    w.sample("steerdns_override",
+             {{"kind", "region"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
   for (const auto& [name, overridden] : status.overrides.vips)
-    w.sample("steerdns_override", {{"kind", "vip"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
+    w.sample("steerdns_override",
+             {{"kind", "vip"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
 
   w.family("steerdns_probe_duration_seconds", "histogram", "Duration of health probes, by check type.");
   for (std::size_t t = 0; t < probes.duration.size(); ++t) {
@@ -310,16 +335,19 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
     std::uint64_t cumulative = 0;
     for (std::size_t b = 0; b <= health::ProbeStats::kBuckets.size(); ++b) {
       cumulative += h.counts[b].load(std::memory_order_relaxed);
-      const std::string le = b < health::ProbeStats::kBuckets.size() ? number(health::ProbeStats::kBuckets[b]) : "+Inf";
+      const std::string le = b < health::ProbeStats::kBuckets.size() ? number(health::ProbeStats::kBuckets[b])
+                                                                     : "+Inf";
       w.sample("steerdns_probe_duration_seconds_bucket", {{"type", type}, {"le", le}}, cumulative);
     }
     w.sample("steerdns_probe_duration_seconds_sum", {{"type", type}},
              number(static_cast<double>(h.sum_us.load(std::memory_order_relaxed)) / 1e6));
-    w.sample("steerdns_probe_duration_seconds_count", {{"type", type}}, h.count.load(std::memory_order_relaxed));
+    w.sample("steerdns_probe_duration_seconds_count", {{"type", type}},
+             h.count.load(std::memory_order_relaxed));
   }
   w.family("steerdns_probe_failures_total", "counter", "Failed health probes, by reason.");
   for (std::size_t r = 1; r < health::kReasonCount; ++r)
-    w.sample("steerdns_probe_failures_total", {{"reason", health::reason_name(static_cast<health::Reason>(r))}},
+    w.sample("steerdns_probe_failures_total",
+             {{"reason", health::reason_name(static_cast<health::Reason>(r))}},
              probes.failures[r].load(std::memory_order_relaxed));
 
   const ReloadStats& rs = m.reloads;
@@ -328,11 +356,13 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   w.sample("steerdns_reloads_total", {{"result", "failure"}}, rs.failed.load());
   w.family("steerdns_last_reload_success", "gauge", "1 when the last reload succeeded (or none was tried).");
   w.sample("steerdns_last_reload_success", {}, rs.last_ok.load() ? "1" : "0");
-  w.family("steerdns_last_reload_timestamp_seconds", "gauge", "When the last reload finished, in seconds since the epoch (0: none yet).");
+  w.family("steerdns_last_reload_timestamp_seconds", "gauge",
+           "When the last reload finished, in seconds since the epoch (0: none yet).");
   w.sample("steerdns_last_reload_timestamp_seconds", {}, number(rs.last_time.load()));
   w.family("steerdns_last_reload_duration_seconds", "gauge", "How long the last reload took.");
   w.sample("steerdns_last_reload_duration_seconds", {}, number(rs.last_duration.load()));
-  w.family("steerdns_world_generation", "gauge", "Worlds published since start (1: the first; each successful reload adds one).");
+  w.family("steerdns_world_generation", "gauge",
+           "Worlds published since start (1: the first; each successful reload adds one).");
   w.sample("steerdns_world_generation", {}, generation + 1);
   w.family("steerdns_zones", "gauge", "Zones served.");
   w.sample("steerdns_zones", {}, world.zones.zones().size());

@@ -28,7 +28,7 @@ bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexce
 
 // Reads an OPT record's fixed part and options (RFC 6891 §6.1).
 Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
-  if (q.edns) return Parse::formerr;  // more than one OPT
+  if (q.edns) return Parse::formerr;                   // more than one OPT
   if (q.packet[owner_at] != 0) return Parse::formerr;  // owner must be the root
   const std::uint8_t* p = q.packet + pos;
   q.edns = true;

@@ -38,9 +38,7 @@ struct Query {
   bool edns_do = false;
   std::uint16_t edns_payload = 512;
   ClientSubnet ecs;
-  std::string_view name() const noexcept {
-    return {reinterpret_cast<const char*>(qname), qname_size};
-  }
+  std::string_view name() const noexcept { return {reinterpret_cast<const char*>(qname), qname_size}; }
 };
 
 // Reads IN into Q. Every record is walked (bounds), the OPT record in the

@@ -1,6 +1,5 @@
 #include "server/rate_limit.hpp"
 
-
 #include <bit>
 #include <cstring>
 #include <random>
@@ -77,8 +76,8 @@ std::size_t slip_response(std::span<std::uint8_t> response, std::size_t size) no
       response[4] = response[5] = 0;
     }
   }
-  response[2] |= 0x02;                                   // TC
-  std::memset(response.data() + 6, 0, 6);                // no answer, authority or additional
+  response[2] |= 0x02;                     // TC
+  std::memset(response.data() + 6, 0, 6);  // no answer, authority or additional
   return end;
 }
 
@@ -105,8 +104,9 @@ std::string RateLimiter::network_text(const sockaddr_storage& client) const {
   return n.text();
 }
 
-RateLimiter::Verdict RateLimiter::check(const sockaddr_storage& client, std::span<const std::uint8_t> response,
-                                        const AnswerInfo& info, std::uint64_t now_ms) noexcept {
+RateLimiter::Verdict RateLimiter::check(const sockaddr_storage& client,
+                                        std::span<const std::uint8_t> response, const AnswerInfo& info,
+                                        std::uint64_t now_ms) noexcept {
   Verdict v;
   v.kind = classify_response(response, info);
   const unsigned rate = config_.rate(v.kind);

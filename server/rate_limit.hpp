@@ -39,8 +39,8 @@ struct RateLimitConfig {
   // Responses per second and bucket; 0 for all three: rate limiting is off.
   unsigned responses_per_second = 0;  // answers, NODATA and referrals
   unsigned nxdomains_per_second = 0;
-  unsigned errors_per_second = 0;     // FORMERR, SERVFAIL, REFUSED, NOTIMP, BADVERS
-  unsigned slip = 2;                  // 0: drop every limited response; 1: slip all
+  unsigned errors_per_second = 0;  // FORMERR, SERVFAIL, REFUSED, NOTIMP, BADVERS
+  unsigned slip = 2;               // 0: drop every limited response; 1: slip all
   unsigned ipv4_prefix = 24;
   unsigned ipv6_prefix = 56;
   std::size_t table_size = 65536;  // buckets (8 bytes each), rounded up to a power of two
@@ -48,7 +48,9 @@ struct RateLimitConfig {
   bool log_only = false;  // count and log what would be limited, limit nothing
   bool operator==(const RateLimitConfig&) const = default;
 
-  bool enabled() const noexcept { return responses_per_second + nxdomains_per_second + errors_per_second > 0; }
+  bool enabled() const noexcept {
+    return responses_per_second + nxdomains_per_second + errors_per_second > 0;
+  }
   unsigned rate(ResponseKind kind) const noexcept;
 };
 

@@ -15,7 +15,11 @@ const ReloadOutcome kStopping{false, "the server is stopping", 0, 0, 0};
 
 Reloader::Reloader(const Config& config, common::Publication<World>& world, health::Prober& prober,
                    Metrics& metrics, std::function<void()> on_published)
-    : config_(config), world_(world), prober_(prober), metrics_(metrics), on_published_(std::move(on_published)) {}
+    : config_(config),
+      world_(world),
+      prober_(prober),
+      metrics_(metrics),
+      on_published_(std::move(on_published)) {}
 
 Reloader::~Reloader() {
   if (builder_.joinable()) builder_.join();

@@ -82,7 +82,7 @@ class Reloader {
   bool stopping_ = false;
   std::deque<std::promise<ReloadOutcome>*> queued_;
 
-  std::thread builder_;  // joinable: a build is under way (or done, not yet published)
+  std::thread builder_;                  // joinable: a build is under way (or done, not yet published)
   std::atomic<bool> build_done_{false};  // the builder's last act but telling the loop
   bool again_ = false;                   // asked for while building (SIGHUP or the API)
   std::chrono::steady_clock::time_point build_started_;

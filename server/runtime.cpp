@@ -60,7 +60,8 @@ struct Runtime::Impl {
     uv_signal_init(&main_loop, &sigterm);
     uv_signal_init(&main_loop, &sigint);
     sighup.data = sigterm.data = sigint.data = this;
-    uv_signal_start(&sighup, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reloader.reload(); }, SIGHUP);
+    uv_signal_start(
+        &sighup, [](uv_signal_t* s, int) { static_cast<Impl*>(s->data)->reloader.reload(); }, SIGHUP);
     // A worker lets go of the previous world at its next receive batch (or
     // its one-second refresh); the world is then freed here, on the main
     // thread, within a second.
@@ -112,7 +113,10 @@ int Runtime::run() {
   for (auto& w : m.workers) w->start();
   std::string addresses;
   for (const auto& at : m.config.listen)
-    addresses += (addresses.empty() ? "" : ", ") + at.text + (at.udp && at.tcp ? "" : at.udp ? " (udp)" : " (tcp)");
+    addresses += (addresses.empty() ? "" : ", ") + at.text +
+                 (at.udp && at.tcp ? ""
+                  : at.udp         ? " (udp)"
+                                   : " (tcp)");
   {
     // Scoped: a world held here for the life of the loop would never be freed after a reload.
     const auto world = m.publication.load();
@@ -122,7 +126,8 @@ int Runtime::run() {
     if (m.admin) m.admin->start();
     // The first probe round finished before the world was built: tell systemd
     // (Type=notify) we are ready only now.
-    sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(), records)
+    sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(),
+                             records)
                      .c_str());
   }
 

@@ -45,8 +45,8 @@ int open_socket(const ListenAddress& at, int type, bool shared) {
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size) != 0) {
     const int err = errno;
     ::close(fd);
-    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") + ": bind: " +
-                             errno_text(err) +
+    throw std::runtime_error(at.text + (type == SOCK_STREAM ? " (tcp)" : " (udp)") +
+                             ": bind: " + errno_text(err) +
                              (err == EADDRINUSE ? " (is another server running there?)" : ""));
   }
   return fd;

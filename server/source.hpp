@@ -14,7 +14,8 @@ namespace steerdns::server {
 inline bool source_address(const sockaddr_storage& source, bool& v6, geoip::Address6& address) noexcept {
   address = 0;
   if (source.ss_family == AF_INET) {
-    const auto* a = reinterpret_cast<const std::uint8_t*>(&reinterpret_cast<const sockaddr_in&>(source).sin_addr);
+    const auto* a = reinterpret_cast<const std::uint8_t*>(
+        &reinterpret_cast<const sockaddr_in&>(source).sin_addr);
     v6 = false;
     for (int i = 0; i < 4; ++i) address = (address << 8) | a[i];
     return true;

@@ -65,7 +65,6 @@ void on_connection_closed(uv_handle_t* handle) {
   delete c;
 }
 
-
 void on_tcp_timeout(uv_timer_t* timer) {
   auto* c = static_cast<TcpConnection*>(timer->data);
   WorkerCounters& stats = c->worker->stats;
@@ -143,8 +142,7 @@ void tcp_process(TcpConnection* c) {
     const uv_buf_t out = uv_buf_init(reinterpret_cast<char*>(write->data.get()),
                                      static_cast<unsigned>(info.size + 2));
     ++c->in_flight;
-    if (uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&c->tcp), &out, 1,
-                 on_tcp_written) != 0) {
+    if (uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&c->tcp), &out, 1, on_tcp_written) != 0) {
       --c->in_flight;
       delete write;
       tcp_close(c);

@@ -1,8 +1,8 @@
 #include "server/text.hpp"
 
 #include <arpa/inet.h>
-#include "common/ldns.hpp"
 #include <netinet/in.h>
+#include "common/ldns.hpp"
 
 #include "zones/name.hpp"
 
@@ -39,9 +39,8 @@ std::string qtype_text(std::uint16_t qtype) {
 }
 
 std::string rcode_text(std::uint16_t rcode) {
-  static const char* const names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                      "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-                                      "NXRRSET", "NOTAUTH", "NOTZONE"};
+  static const char* const names[] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+                                      "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
   if (rcode < std::size(names)) return names[rcode];
   if (rcode == 16) return "BADVERS";
   return "RCODE" + std::to_string(rcode);

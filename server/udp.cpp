@@ -39,7 +39,8 @@ std::size_t answer_datagram(Worker& w, const World& world, const health::Table& 
                             std::span<std::uint8_t> out) {
   AnswerInfo info = answer(world, table, query, out, Transport::udp, &peer);
   if (w.shared.limiter != nullptr && info.size > 0) {
-    const RateLimiter::Verdict v = w.shared.limiter->check(peer, {out.data(), info.size}, info, uv_now(&w.loop));
+    const RateLimiter::Verdict v = w.shared.limiter->check(peer, {out.data(), info.size}, info,
+                                                           uv_now(&w.loop));
     if (v.limited) {
       bump(w.stats.rate_limited[static_cast<std::size_t>(v.kind)][static_cast<std::size_t>(v.action)]);
       if (v.started) w.log_limited(peer, v, query);

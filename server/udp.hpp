@@ -29,8 +29,8 @@ namespace steerdns::server {
 
 struct Worker;
 
-inline constexpr int kBatch = 64;              // datagrams per recvmmsg/sendmmsg
-inline constexpr int kRoundsPerWakeup = 16;    // batches before yielding to the loop
+inline constexpr int kBatch = 64;                // datagrams per recvmmsg/sendmmsg
+inline constexpr int kRoundsPerWakeup = 16;      // batches before yielding to the loop
 inline constexpr std::size_t kUdpBuffer = 4096;  // our EDNS payload is at most 4096
 
 struct UdpSocket {

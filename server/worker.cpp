@@ -25,7 +25,11 @@ void on_stop(uv_async_t* async) {
 }  // namespace
 
 Worker::Worker(int index, Shared& shared)
-    : index(index), shared(shared), pin(shared.world), health(shared.health), stats(*shared.metrics.workers[index]) {
+    : index(index),
+      shared(shared),
+      pin(shared.world),
+      health(shared.health),
+      stats(*shared.metrics.workers[index]) {
   uv_loop_init(&loop);
   uv_async_init(&loop, &stop_async, on_stop);
   stop_async.data = this;
@@ -93,17 +97,18 @@ void Worker::log_limited(const sockaddr_storage& peer, const RateLimiter::Verdic
     return;
   }
   const RateLimiter& limiter = *shared.limiter;
-  spdlog::warn("rate limit{}: {} responses to {} over {}/s ({}){}", limiter.config().log_only ? " (log only)" : "",
-               response_kind_name(v.kind), limiter.network_text(peer), limiter.config().rate(v.kind),
-               question_text(query),
-               suppressed_limits > 0 ? fmt::format("; {} more networks limited in the last second", suppressed_limits)
-                                     : std::string());
+  spdlog::warn("rate limit{}: {} responses to {} over {}/s ({}){}",
+               limiter.config().log_only ? " (log only)" : "", response_kind_name(v.kind),
+               limiter.network_text(peer), limiter.config().rate(v.kind), question_text(query),
+               suppressed_limits > 0
+                   ? fmt::format("; {} more networks limited in the last second", suppressed_limits)
+                   : std::string());
   suppressed_limits = 0;
   last_limit_log = now;
 }
 
-void Worker::log_query(const char* transport, const sockaddr_storage& peer, std::span<const std::uint8_t> query,
-                       const AnswerInfo& info) {
+void Worker::log_query(const char* transport, const sockaddr_storage& peer,
+                       std::span<const std::uint8_t> query, const AnswerInfo& info) {
   spdlog::info("query {} {} {} {} {} {}b{}", transport, address_text(peer), question_text(query),
                qtype_text(info.qtype), rcode_text(info.rcode), info.size, info.truncated ? " TC" : "");
 }

@@ -71,7 +71,8 @@ struct Worker {
       ++suppressed_errors;
       return;
     }
-    if (suppressed_errors > 0) spdlog::warn("worker {}: {} similar errors suppressed", index, suppressed_errors);
+    if (suppressed_errors > 0)
+      spdlog::warn("worker {}: {} similar errors suppressed", index, suppressed_errors);
     suppressed_errors = 0;
     last_error_log = now;
     spdlog::error(fmt, std::forward<Args>(args)...);

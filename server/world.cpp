@@ -30,7 +30,8 @@ geoip::Policy policy_for(const zones::GeoName& g) {
     auto network = geoip::parse_network(o.key);
     if (!network)
       throw common::LoadError(g.file, o.line,
-                              "cidr '" + o.key + "' is not a network (like 192.0.2.0/24), or has host bits set");
+                              "cidr '" + o.key +
+                                  "' is not a network (like 192.0.2.0/24), or has host bits set");
     p.cidr.push_back({*network, o.regions});
   }
   for (const auto& o : g.country) {
@@ -43,13 +44,13 @@ geoip::Policy policy_for(const zones::GeoName& g) {
   for (const auto& o : g.continent) {
     const std::string code = upper(o.key);
     if (!kContinents.count(code))
-      throw common::LoadError(g.file, o.line,
-                              "continent '" + o.key + "' is not one of AF AN AS EU NA OC SA");
+      throw common::LoadError(g.file, o.line, "continent '" + o.key + "' is not one of AF AN AS EU NA OC SA");
     p.continent[code] = o.regions;
   }
   p.default_list = g.default_list;
   if (p.default_list.empty())
-    for (std::size_t i = 0; i < g.regions.size(); ++i) p.default_list.push_back(static_cast<geoip::RegionIndex>(i));
+    for (std::size_t i = 0; i < g.regions.size(); ++i)
+      p.default_list.push_back(static_cast<geoip::RegionIndex>(i));
   return p;
 }
 

@@ -68,13 +68,11 @@ class Writer {
   // Writes a lower-cased wire NAME, pointing at the longest suffix already
   // in the message (case-insensitively, so the question's case survives).
   bool put_name(std::string_view name) noexcept {
-    for (std::size_t i = 0; i < name.size() && name[i] != 0;
-         i += 1 + static_cast<std::uint8_t>(name[i])) {
+    for (std::size_t i = 0; i < name.size() && name[i] != 0; i += 1 + static_cast<std::uint8_t>(name[i])) {
       const int t = find_target(name.substr(i));
       if (t < 0) continue;
       const std::size_t start = size_;
-      if (!put(name.data(), i) || !put_u16(static_cast<std::uint16_t>(0xC000 | targets_[t])))
-        return false;
+      if (!put(name.data(), i) || !put_u16(static_cast<std::uint16_t>(0xC000 | targets_[t]))) return false;
       add_targets(start);
       return true;
     }

@@ -56,7 +56,7 @@ inline void append_u32(std::string& out, std::uint32_t v) {
 }
 
 inline std::string render_records(std::uint16_t type, std::uint32_t ttl,
-                           const std::vector<std::string>& rdatas) {
+                                  const std::vector<std::string>& rdatas) {
   std::string wire;
   for (const auto& rdata : rdatas) {
     append_u16(wire, type);
@@ -91,8 +91,8 @@ inline std::string txt_presentation(const std::string& text) {
 struct PendingRRset {
   std::uint32_t ttl = 0;
   int line = 0;
-  std::vector<std::string> rdatas;   // wire RDATA, names lower-cased
-  std::vector<WireName> targets;     // NS/MX/SRV/CNAME target of each rdata
+  std::vector<std::string> rdatas;  // wire RDATA, names lower-cased
+  std::vector<WireName> targets;    // NS/MX/SRV/CNAME target of each rdata
 };
 
 struct PendingOwner {
@@ -117,8 +117,8 @@ class ZoneBuilder {
   WireName read_owner(const common::Yaml& key);
 
   // Parses one record's presentation data with ldns and stores its wire form.
-  void add_record(const WireName& owner, std::uint16_t type, std::string_view type_name,
-                  std::uint32_t ttl, std::string data, const common::Yaml& at);
+  void add_record(const WireName& owner, std::uint16_t type, std::string_view type_name, std::uint32_t ttl,
+                  std::string data, const common::Yaml& at);
 
   void read_soa(const common::Yaml& soa);
 
@@ -126,13 +126,12 @@ class ZoneBuilder {
 
   void read_records(const common::Yaml& records);
 
-  void read_rrset(const WireName& owner, const TypeInfo& info, std::uint32_t ttl,
-                  const common::Yaml& value);
+  void read_rrset(const WireName& owner, const TypeInfo& info, std::uint32_t ttl, const common::Yaml& value);
 
   struct RegionDecl {
     std::string name;
     double latitude = 0, longitude = 0;
-    std::vector<std::string> v4, v6;  // VIPs as RDATA
+    std::vector<std::string> v4, v6;       // VIPs as RDATA
     std::vector<GeoVip> v4_vips, v6_vips;  // the same VIPs as written
     common::Yaml check;
     unsigned threshold = 1;
@@ -147,8 +146,8 @@ class ZoneBuilder {
   std::vector<std::uint8_t> read_region_list(const common::Yaml& list, std::string_view where,
                                              const std::vector<std::string>& allowed);
 
-  void read_overrides(const common::Yaml& node, std::vector<GeoOverride>& out,
-                      std::string_view where, const std::vector<std::string>& allowed);
+  void read_overrides(const common::Yaml& node, std::vector<GeoOverride>& out, std::string_view where,
+                      const std::vector<std::string>& allowed);
 
   void read_geo_names(const common::Yaml& geo);
 

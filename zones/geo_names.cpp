@@ -14,9 +14,9 @@ double ZoneBuilder::read_degrees(const common::Yaml& node, std::string_view key,
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   // Written so that NaN ("nan" parses) fails too: it compares false.
   if (ec != std::errc() || end != text.data() + text.size() || !(value >= -limit && value <= limit))
-    fail_at(doc_, node, std::string(key) + ": '" + text + "' is not a number in -" +
-                            std::to_string(static_cast<int>(limit)) + ".." +
-                            std::to_string(static_cast<int>(limit)));
+    fail_at(doc_, node,
+            std::string(key) + ": '" + text + "' is not a number in -" +
+                std::to_string(static_cast<int>(limit)) + ".." + std::to_string(static_cast<int>(limit)));
   return value;
 }
 
@@ -32,8 +32,7 @@ void ZoneBuilder::read_regions(const common::Yaml& regions) {
     if (body["check"]) r.check = body["check"];
     const common::Yaml location = body["location"];
     if (!location || !location.is_sequence() || location.size() != 2)
-      fail_at(doc_, location ? location : body,
-              where + ": 'location' must be [latitude, longitude]");
+      fail_at(doc_, location ? location : body, where + ": 'location' must be [latitude, longitude]");
     r.latitude = read_degrees(location[0], "latitude", 90);
     r.longitude = read_degrees(location[1], "longitude", 180);
     const common::Yaml vips = body["vips"];
@@ -70,10 +69,9 @@ void ZoneBuilder::read_regions(const common::Yaml& regions) {
       (size == 4 ? r.v4_vips : r.v6_vips).push_back({text, check});
     }
     if (body["threshold"])
-      r.threshold = static_cast<unsigned>(common::read_uint(
-          doc_, body["threshold"], "threshold", 1, r.v4.size() + r.v6.size()));
-    if (!fits_one_message(r.v4.size() * 14, r.v4.size()) ||
-        !fits_one_message(r.v6.size() * 26, r.v6.size()))
+      r.threshold = static_cast<unsigned>(
+          common::read_uint(doc_, body["threshold"], "threshold", 1, r.v4.size() + r.v6.size()));
+    if (!fits_one_message(r.v4.size() * 14, r.v4.size()) || !fits_one_message(r.v6.size() * 26, r.v6.size()))
       fail_at(doc_, vips, where + ": more VIPs than a DNS message can carry");
     if (region_index_.count(r.name)) fail_at(doc_, item.first, where + " is declared twice");
     region_index_[r.name] = regions_.size();
@@ -90,8 +88,8 @@ std::vector<std::uint8_t> ZoneBuilder::read_region_list(const common::Yaml& list
     const std::string name = common::read_string(doc_, item, where);
     auto it = std::find(allowed.begin(), allowed.end(), name);
     if (it == allowed.end())
-      fail_at(doc_, item, std::string(where) + ": region '" + name +
-                              "' is not one of this geo name's regions");
+      fail_at(doc_, item,
+              std::string(where) + ": region '" + name + "' is not one of this geo name's regions");
     const auto index = static_cast<std::uint8_t>(it - allowed.begin());
     if (std::find(out.begin(), out.end(), index) != out.end())
       fail_at(doc_, item, std::string(where) + ": region '" + name + "' is listed twice");
@@ -102,8 +100,7 @@ std::vector<std::uint8_t> ZoneBuilder::read_region_list(const common::Yaml& list
 
 void ZoneBuilder::read_overrides(const common::Yaml& node, std::vector<GeoOverride>& out,
                                  std::string_view where, const std::vector<std::string>& allowed) {
-  if (!node.is_map())
-    fail_at(doc_, node, std::string(where) + " must be a map of lists of regions");
+  if (!node.is_map()) fail_at(doc_, node, std::string(where) + " must be a map of lists of regions");
   for (const auto& item : node) {
     std::string key = item.first.scalar();
     out.push_back({key, read_region_list(item.second, std::string(where) + " " + key, allowed),
@@ -178,8 +175,8 @@ void ZoneBuilder::read_all_down(const common::Yaml& policy, GeoName& g, const st
     const std::string region = common::read_string(doc_, policy["fallback"], "fallback");
     auto it = std::find(names.begin(), names.end(), region);
     if (it == names.end())
-      fail_at(doc_, policy["fallback"], where + ": fallback region '" + region +
-                                            "' is not one of this geo name's regions");
+      fail_at(doc_, policy["fallback"],
+              where + ": fallback region '" + region + "' is not one of this geo name's regions");
     g.all_down = AllDown::fallback;
     g.all_down_region = static_cast<std::uint8_t>(it - names.begin());
     return;
@@ -189,8 +186,8 @@ void ZoneBuilder::read_all_down(const common::Yaml& policy, GeoName& g, const st
   else if (text == "nodata") g.all_down = AllDown::nodata;
   else if (text == "servfail") g.all_down = AllDown::servfail;
   else
-    fail_at(doc_, policy, where + ": all_down '" + text +
-                              "' is not serve-nearest, nodata, servfail or {fallback: REGION}");
+    fail_at(doc_, policy,
+            where + ": all_down '" + text + "' is not serve-nearest, nodata, servfail or {fallback: REGION}");
 }
 
 }  // namespace steerdns::zones

@@ -27,8 +27,7 @@ inline std::string_view parent_name(std::string_view name) noexcept {
 
 inline int label_count(std::string_view name) noexcept {
   int n = 0;
-  for (std::size_t i = 0; i < name.size() && name[i] != 0; i += 1 + static_cast<std::uint8_t>(name[i]))
-    ++n;
+  for (std::size_t i = 0; i < name.size() && name[i] != 0; i += 1 + static_cast<std::uint8_t>(name[i])) ++n;
   return n;
 }
 

@@ -56,13 +56,12 @@ WireName ZoneBuilder::read_owner(const common::Yaml& key) {
 void ZoneBuilder::add_record(const WireName& owner, std::uint16_t type, std::string_view type_name,
                              std::uint32_t ttl, std::string data, const common::Yaml& at) {
   if (type == rrtype::TXT) data = txt_presentation(data);
-  const std::string line = name_to_text(owner) + " " + std::to_string(ttl) + " IN " +
-                           std::string(type_name) + " " + data;
+  const std::string line = name_to_text(owner) + " " + std::to_string(ttl) + " IN " + std::string(type_name) +
+                           " " + data;
   ldns_rr* rr = nullptr;
   const ldns_status status = ldns_rr_new_frm_str(&rr, line.c_str(), ttl, origin_, nullptr);
   if (status != LDNS_STATUS_OK || rr == nullptr)
-    fail_at(doc_, at,
-            std::string(type_name) + " '" + data + "': " + ldns_get_errorstr_by_id(status));
+    fail_at(doc_, at, std::string(type_name) + " '" + data + "': " + ldns_get_errorstr_by_id(status));
   if (ldns_rr_get_type(rr) != type || ldns_rr_rd_count(rr) == 0) {
     ldns_rr_free(rr);
     fail_at(doc_, at, std::string(type_name) + " '" + data + "': not valid record data");
@@ -102,8 +101,7 @@ void ZoneBuilder::add_record(const WireName& owner, std::uint16_t type, std::str
 
 void ZoneBuilder::read_soa(const common::Yaml& soa) {
   common::require_map_keys(doc_, soa, "soa",
-                           {"mname", "rname", "serial", "refresh", "retry", "expire",
-                            "minimum", "ttl"});
+                           {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
   for (const char* key : {"mname", "rname"})
     if (!soa[key]) fail_at(doc_, soa, std::string("soa: missing key '") + key + "'");
   std::uint32_t serial = 0;
@@ -112,8 +110,7 @@ void ZoneBuilder::read_soa(const common::Yaml& soa) {
     if (stat(doc_.path.c_str(), &st) != 0) fail_at(doc_, soa, "cannot stat the zone file");
     serial = static_cast<std::uint32_t>(st.st_mtime);
   } else {
-    serial = static_cast<std::uint32_t>(
-        common::read_uint(doc_, soa["serial"], "soa serial", 0, 0xffffffff));
+    serial = static_cast<std::uint32_t>(common::read_uint(doc_, soa["serial"], "soa serial", 0, 0xffffffff));
   }
   auto number = [&](const char* key, std::uint32_t otherwise) {
     return soa[key] ? read_ttl(soa[key], std::string("soa ") + key) : otherwise;
@@ -122,11 +119,9 @@ void ZoneBuilder::read_soa(const common::Yaml& soa) {
   minimum_ = number("minimum", 300);
   const std::string data = common::read_string(doc_, soa["mname"], "soa mname") + " " +
                            common::read_string(doc_, soa["rname"], "soa rname") + " " +
-                           std::to_string(serial) + " " +
-                           std::to_string(number("refresh", 3600)) + " " +
+                           std::to_string(serial) + " " + std::to_string(number("refresh", 3600)) + " " +
                            std::to_string(number("retry", 600)) + " " +
-                           std::to_string(number("expire", 1209600)) + " " +
-                           std::to_string(minimum_);
+                           std::to_string(number("expire", 1209600)) + " " + std::to_string(minimum_);
   zone_->serial_ = serial;
   add_record(zone_->apex_, rrtype::SOA, "SOA", ttl, data, soa);
 }
@@ -136,11 +131,9 @@ void ZoneBuilder::read_apex_ns(const common::Yaml& ns) {
     add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_, ns.scalar(), ns);
     return;
   }
-  if (!ns.is_sequence() || ns.size() == 0)
-    fail_at(doc_, ns, "ns must list the zone's name servers");
+  if (!ns.is_sequence() || ns.size() == 0) fail_at(doc_, ns, "ns must list the zone's name servers");
   for (const auto& item : ns)
-    add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_,
-               common::read_string(doc_, item, "ns"), item);
+    add_record(zone_->apex_, rrtype::NS, "NS", default_ttl_, common::read_string(doc_, item, "ns"), item);
 }
 
 void ZoneBuilder::read_records(const common::Yaml& records) {
@@ -188,8 +181,7 @@ void ZoneBuilder::read_rrset(const WireName& owner, const TypeInfo& info, std::u
     add_record(owner, info.type, info.name, ttl, data.scalar(), data);
   } else if (data.is_sequence() && data.size() > 0) {
     for (const auto& item : data)
-      add_record(owner, info.type, info.name, ttl,
-                 common::read_string(doc_, item, info.name), item);
+      add_record(owner, info.type, info.name, ttl, common::read_string(doc_, item, info.name), item);
   } else {
     fail_at(doc_, data, std::string(info.name) + ": expected record data or a list of it");
   }
@@ -206,8 +198,7 @@ RRset ZoneBuilder::make_rrset(std::uint16_t type, std::uint32_t ttl, const std::
 
 void ZoneBuilder::validate() {
   for (const auto& [owner, geo] : geo_owners_) {
-    if (owner == zone_->apex_)
-      throw LoadError(doc_.path, geo->line, "a geo name cannot be the zone apex");
+    if (owner == zone_->apex_) throw LoadError(doc_.path, geo->line, "a geo name cannot be the zone apex");
     if (pending_.count(owner))
       throw LoadError(doc_.path, geo->line,
                       "geo name " + name_to_text(owner) + " also has records; it answers A and AAAA itself");
@@ -228,12 +219,10 @@ void ZoneBuilder::validate() {
     const std::string text = name_to_text(owner);
     if (auto cname = entry.rrsets.find(rrtype::CNAME); cname != entry.rrsets.end()) {
       const int line = cname->second.line;
-      if (owner == zone_->apex_)
-        throw LoadError(doc_.path, line, "CNAME at the zone apex " + text);
+      if (owner == zone_->apex_) throw LoadError(doc_.path, line, "CNAME at the zone apex " + text);
       if (entry.rrsets.size() > 1)
         throw LoadError(doc_.path, line, "CNAME and other data at " + text + " (RFC 2181 §10.1)");
-      if (cname->second.rdatas.size() > 1)
-        throw LoadError(doc_.path, line, "more than one CNAME at " + text);
+      if (cname->second.rdatas.size() > 1) throw LoadError(doc_.path, line, "more than one CNAME at " + text);
     }
     for (const auto& cut : cuts) {
       if (!is_at_or_below(owner, cut)) continue;
@@ -244,8 +233,8 @@ void ZoneBuilder::validate() {
                              (owner == cut && type == rrtype::NS);
         if (!allowed)
           throw LoadError(doc_.path, set.line,
-                          "only glue (A, AAAA) may live at or below the delegation " +
-                              name_to_text(cut) + ", not at " + text);
+                          "only glue (A, AAAA) may live at or below the delegation " + name_to_text(cut) +
+                              ", not at " + text);
       }
     }
   }
@@ -267,8 +256,7 @@ void ZoneBuilder::compile() {
       out.count = static_cast<std::uint16_t>(set.rdatas.size());
       out.wire = render_records(type, set.ttl, set.rdatas);
       if (!fits_one_message(out.wire.size(), set.rdatas.size()))
-        throw LoadError(doc_.path, set.line,
-                        "the rrset is larger than a DNS message can carry");
+        throw LoadError(doc_.path, set.line, "the rrset is larger than a DNS message can carry");
       if (type == rrtype::CNAME) out.cname_target = set.targets.front();
       z.record_count_ += out.count;
       node.rrsets.push_back(std::move(out));
@@ -342,8 +330,7 @@ ZoneTable::ZoneTable(std::vector<std::unique_ptr<Zone>> zones) : zones_(std::mov
     auto [it, inserted] = by_apex_.emplace(zone->apex(), zone.get());
     if (!inserted)
       throw LoadError(zone->file(), 0,
-                      "zone " + name_to_text(zone->apex()) + " is also defined in " +
-                          it->second->file());
+                      "zone " + name_to_text(zone->apex()) + " is also defined in " + it->second->file());
   }
 }
 

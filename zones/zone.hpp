@@ -25,8 +25,8 @@ namespace steerdns::zones {
 
 // RR types the zone files may hold, and the ones the answer path names.
 namespace rrtype {
-inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16,
-                               AAAA = 28, SRV = 33, OPT = 41, DS = 43, CAA = 257;
+inline constexpr std::uint16_t A = 1, NS = 2, CNAME = 5, SOA = 6, PTR = 12, MX = 15, TXT = 16, AAAA = 28,
+                               SRV = 33, OPT = 41, DS = 43, CAA = 257;
 }
 
 struct RRset;
@@ -107,11 +107,11 @@ struct GeoName {
 };
 
 struct Node {
-  std::string_view owner;      // the map key this node lives under
-  std::vector<RRset> rrsets;   // sorted by type; empty for empty non-terminals
+  std::string_view owner;          // the map key this node lives under
+  std::vector<RRset> rrsets;       // sorted by type; empty for empty non-terminals
   const Node* wildcard = nullptr;  // the "*.<owner>" node, when the zone has one
-  const Node* cut = nullptr;   // the highest delegation at or above this node, if any
-  const GeoName* geo = nullptr;  // answered by region instead of rrsets
+  const Node* cut = nullptr;       // the highest delegation at or above this node, if any
+  const GeoName* geo = nullptr;    // answered by region instead of rrsets
   bool is_delegation() const noexcept { return cut == this; }
   const RRset* find(std::uint16_t type) const noexcept {
     for (const auto& r : rrsets)

@@ -21,8 +21,7 @@ std::string syntax_error(const std::string& text) {
 }  // namespace
 
 TEST_CASE("yaml: scalars keep their text, plain null spellings are null, lines are 1-based") {
-  const Yaml root =
-      Yaml::parse("a: 1\nb:\nc: ~\nd: null\ne: \"null\"\nf: 'x y'\ng: [1, 2]\nh: {k: v}\n");
+  const Yaml root = Yaml::parse("a: 1\nb:\nc: ~\nd: null\ne: \"null\"\nf: 'x y'\ng: [1, 2]\nh: {k: v}\n");
   REQUIRE(root.is_map());
   CHECK(root.size() == 8);
   CHECK(root["a"].scalar() == "1");
@@ -66,15 +65,13 @@ TEST_CASE("yaml: errors carry the line: syntax, duplicate keys, complex keys, se
   CHECK(syntax_error("a: 1\n---\nb: 2\n") == "2: only one YAML document per file");
   CHECK(syntax_error("---\na: 1\n") == "no error");
   CHECK(syntax_error("a: \"unterminated\n")
-            .find("while scanning a quoted scalar: found unexpected end of stream") !=
-        std::string::npos);
+            .find("while scanning a quoted scalar: found unexpected end of stream") != std::string::npos);
 }
 
 TEST_CASE("yaml: emit_yaml writes what parse reads back, quoting where needed") {
-  const std::string text =
-      steerdns::common::emit_yaml({{"regions", {{"paris", "down"}, {"yes", "up"}}},
-                                   {"vips", {{"::1", "down"}, {"a: b", "up"}}},
-                                   {"none", {}}});
+  const std::string text = steerdns::common::emit_yaml({{"regions", {{"paris", "down"}, {"yes", "up"}}},
+                                                        {"vips", {{"::1", "down"}, {"a: b", "up"}}},
+                                                        {"none", {}}});
   const Yaml root = Yaml::parse(text);
   CHECK(root["regions"]["paris"].scalar() == "down");
   CHECK(root["regions"]["yes"].scalar() == "up");

@@ -73,7 +73,7 @@ TEST_CASE("preference lists by distance, merged networks give the ECS scope") {
   auto first = [&](bool family, Address6 a) { return c.lists()[c.classify(family, a).list].front(); };
   CHECK(first(false, v4("193.51.24.1")) == paris);
   CHECK(first(false, v4("8.8.8.8")) == virginia);
-  CHECK(first(false, v4("1.1.1.1")) == singapore);   // Sydney is nearer Singapore than Virginia
+  CHECK(first(false, v4("1.1.1.1")) == singapore);  // Sydney is nearer Singapore than Virginia
   CHECK(first(false, v4("203.0.113.9")) == singapore);
   CHECK(first(true, v6("2001:4860:4860::8888")) == virginia);
   CHECK(first(true, v6("2001:db8:5::1")) == singapore);
@@ -104,7 +104,7 @@ TEST_CASE("overrides: CIDR before country before continent before distance") {
   CHECK(list("193.51.24.77") == PreferenceList{singapore});
   CHECK(c.classify(false, v4("193.51.24.77")).scope == 24);
   CHECK(list("193.51.1.1") == PreferenceList{virginia, paris});  // FR
-  CHECK(c.classify(false, v4("193.51.1.1")).scope == 20);         // the /17 split around the /24
+  CHECK(c.classify(false, v4("193.51.1.1")).scope == 20);        // the /17 split around the /24
   CHECK(c.classify(false, v4("193.51.25.1")).scope == 24);
   CHECK(list("193.51.200.1") == PreferenceList{singapore, virginia});  // DE → continent EU
   CHECK(list("198.51.100.1") == PreferenceList{singapore, virginia});  // NL, no coordinates
@@ -143,7 +143,8 @@ TEST_CASE("classify() agrees with the database at both ends of every block (test
     for (bool family : {false, true}) {
       const int bits = family ? 128 : 32;
       for (const auto& b : d.blocks(family)) {
-        const PreferenceList want = decide(policy, d.places()[b.place], Network{family, b.start, b.prefix}).list;
+        const PreferenceList want =
+            decide(policy, d.places()[b.place], Network{family, b.start, b.prefix}).list;
         const Address6 last = b.start + ((Address6{1} << (bits - b.prefix)) - 1);
         for (Address6 a : {b.start, last}) {
           const Classification got = c.classify(family, a);

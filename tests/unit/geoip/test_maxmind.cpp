@@ -9,7 +9,9 @@ using namespace steerdns::geoip;
 
 namespace {
 
-std::string db_path(const char* name) { return std::string(STEERDNS_SOURCE_DIR "/tests/geoip/maxmind/") + name; }
+std::string db_path(const char* name) {
+  return std::string(STEERDNS_SOURCE_DIR "/tests/geoip/maxmind/") + name;
+}
 Address6 addr(const char* text) { return parse_network(text)->address; }
 
 enum : RegionIndex { london, stockholm, seattle };

@@ -22,7 +22,6 @@ using test::kRefused;
 
 namespace {
 
-
 // Check layers as a YAML list, one flow map per odd line (1, 3, 5...).
 std::string layer_list(const std::vector<std::string>& layers) {
   std::string text;
@@ -105,8 +104,10 @@ TEST_CASE("registry: identical checks share a slot; a reload keeps unchanged one
   other.port = 9090;
   health::Registry reg;
   health::Plan plan;
-  plan.vips = {{"127.1.0.1", http, "a paris"}, {"127.1.0.2", http, "a paris"},
-               {"127.1.0.1", http, "b paris"}, {"127.9.0.9", std::nullopt, "a lab"}};
+  plan.vips = {{"127.1.0.1", http, "a paris"},
+               {"127.1.0.2", http, "a paris"},
+               {"127.1.0.1", http, "b paris"},
+               {"127.9.0.9", std::nullopt, "a lab"}};
   plan.regions = {"paris", "lab"};
   auto first = reg.apply(plan);
   REQUIRE(first.slots.vips.size() == 4);
@@ -137,7 +138,7 @@ TEST_CASE("registry: identical checks share a slot; a reload keeps unchanged one
   CHECK(changed.stopped.size() == 2);  // 127.1.0.1/http and the unchecked lab VIP
   CHECK(changed.slots.vips[1] == vip2);
   CHECK(reg.table().vip(changed.slots.vips[0]) == Table::kUp);  // not yet probed
-  CHECK(changed.slots.regions == first.slots.regions);  // region slots never move
+  CHECK(changed.slots.regions == first.slots.regions);          // region slots never move
 }
 
 TEST_CASE("registry: operator overrides force VIPs and regions, whatever the probes say") {
@@ -211,8 +212,8 @@ TEST_CASE("checks: defaults, layers merged key by key, and errors with their lin
   CHECK(fast.expect == std::vector<std::pair<int, int>>{{200, 200}, {300, 399}});
 
   // Geo name, region, VIP: the most specific layer wins per key.
-  const std::string text =
-      layer_list({"{type: http, port: 8082, path: /health, fall: 2}", "{port: 9000}", "{fall: 4}"});
+  const std::string text = layer_list(
+      {"{type: http, port: 8082, path: /health, fall: 2}", "{port: 9000}", "{fall: 4}"});
   const common::YamlDoc doc{dir.write("layers.yaml", text), common::Yaml::parse(text)};
   const std::vector<common::Yaml> layers = items(doc.root);
   const auto merged = health::read_check(doc, layers);
@@ -226,17 +227,22 @@ TEST_CASE("checks: defaults, layers merged key by key, and errors with their lin
   CHECK(check_error({"{type: http, colour: red}"}) == "1: unknown key 'colour' in check");
   CHECK(check_error({"{port: 80}"}) == "1: check: missing key 'type' (http, https or tcp)");
   CHECK(check_error({"{type: tcp}"}) == "1: check: a tcp check needs a 'port'");
-  CHECK(check_error({"{type: tcp, port: 1, path: /x}"}) == "1: check: 'path' is only for http and https checks");
+  CHECK(check_error({"{type: tcp, port: 1, path: /x}"}) ==
+        "1: check: 'path' is only for http and https checks");
   CHECK(check_error({"{type: http, insecure: true}"}) == "1: check: 'insecure' is only for https checks");
   CHECK(check_error({"type: http\ninterval: 1s\ntimeout: 2s"}) ==
         "3: check: timeout must be at least 100ms and at most the interval");
   CHECK(check_error({"{type: http, interval: 500ms}"}) == "1: check: interval must be between 1s and 1h");
   CHECK(check_error({"{type: http, expect: [99]}"}).find("not a status code") != std::string::npos);
   CHECK(check_error({"{type: http, expect: \"300-200\"}"}).find("is empty") != std::string::npos);
-  CHECK(check_error({"{type: https, insecure: true, ca: x.pem}"}) == "1: check: 'ca' and 'insecure' exclude each other");
-  CHECK(check_error({"{type: https, ca: /nonexistent/ca.pem}"}).find("cannot read the CA bundle") != std::string::npos);
-  CHECK(check_error({"{type: http, headers: {\"Bad Name\": x}}"}).find("not a valid header") != std::string::npos);
-  CHECK(check_error({"{type: http}", "{type: gopher}"}) == "3: check: type 'gopher' is not http, https or tcp");
+  CHECK(check_error({"{type: https, insecure: true, ca: x.pem}"}) ==
+        "1: check: 'ca' and 'insecure' exclude each other");
+  CHECK(check_error({"{type: https, ca: /nonexistent/ca.pem}"}).find("cannot read the CA bundle") !=
+        std::string::npos);
+  CHECK(check_error({"{type: http, headers: {\"Bad Name\": x}}"}).find("not a valid header") !=
+        std::string::npos);
+  CHECK(check_error({"{type: http}", "{type: gopher}"}) ==
+        "3: check: type 'gopher' is not http, https or tcp");
 }
 
 TEST_CASE("checks: the key tells identical checks apart from changed ones; describe names the URL") {

@@ -23,7 +23,8 @@ using health::Table;
 namespace {
 
 // Polls COND until it holds or LIMIT passes; no fixed sleep decides anything.
-bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+bool eventually(const std::function<bool()>& cond,
+                std::chrono::milliseconds limit = std::chrono::seconds(5)) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!cond()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -93,8 +94,9 @@ std::uint64_t probes_done(const health::Prober& prober) {
 
 }  // namespace
 
-TEST_CASE("tsan: prober probes a loopback backend while other threads read status, stats and the table, "
-          "set overrides, and a reload applies a new plan") {
+TEST_CASE(
+    "tsan: prober probes a loopback backend while other threads read status, stats and the table, "
+    "set overrides, and a reload applies a new plan") {
   QuietLog quiet;
   Backend backend;
   test::TempDir dir;
@@ -162,7 +164,8 @@ TEST_CASE("tsan: prober probes a loopback backend while other threads read statu
   const std::uint64_t after_reload = probes_done(prober);
   CHECK(eventually([&] { return probes_done(prober) >= after_reload + 3; }));
 
-  CHECK(eventually([&] { return table_reads.load() > 0 && status_reads.load() > 0 && overrides_set.load() >= 4; }));
+  CHECK(eventually(
+      [&] { return table_reads.load() > 0 && status_reads.load() > 0 && overrides_set.load() >= 4; }));
   stop = true;
   for (auto& t : threads) t.join();
   CHECK(failures_seen.load() == 1);  // the refused VIP and the 503s were counted

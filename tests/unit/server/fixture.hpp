@@ -39,11 +39,9 @@ struct QueryOptions {
   std::uint16_t qclass = LDNS_RR_CLASS_IN;
 };
 
-inline std::vector<std::uint8_t> make_query(const std::string& name, ldns_rr_type type,
-                                            QueryOptions o = {}) {
+inline std::vector<std::uint8_t> make_query(const std::string& name, ldns_rr_type type, QueryOptions o = {}) {
   ldns_pkt* pkt = nullptr;
-  REQUIRE(ldns_pkt_query_new_frm_str(&pkt, name.c_str(), type,
-                                     static_cast<ldns_rr_class>(o.qclass),
+  REQUIRE(ldns_pkt_query_new_frm_str(&pkt, name.c_str(), type, static_cast<ldns_rr_class>(o.qclass),
                                      o.rd ? LDNS_RD : 0) == LDNS_STATUS_OK);
   ldns_pkt_set_id(pkt, 0x1234);
   if (o.edns) {
@@ -92,8 +90,7 @@ struct Reply {
 };
 
 inline Reply ask(const server::World& world, const health::Table& table,
-                 const std::vector<std::uint8_t>& query,
-                 server::Transport transport = server::Transport::udp,
+                 const std::vector<std::uint8_t>& query, server::Transport transport = server::Transport::udp,
                  const sockaddr_storage* source = nullptr) {
   Reply r;
   r.wire.resize(server::kMaxTcpMessage);
@@ -112,15 +109,20 @@ inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& qu
 
 // A query with ECS ADDRESS/SOURCE (family by the address's form).
 inline std::vector<std::uint8_t> ecs_query(const std::string& name, ldns_rr_type type,
-                                    const std::string& address, int source) {
+                                           const std::string& address, int source) {
   auto q = make_query(name, type, {.edns = true});
   std::uint8_t bytes[16] = {};
   const bool v6 = address.find(':') != std::string::npos;
   REQUIRE(inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), bytes) == 1);
   const std::size_t len = (source + 7) / 8;
-  std::vector<std::uint8_t> option = {0, 8, 0, static_cast<std::uint8_t>(4 + len), 0,
+  std::vector<std::uint8_t> option = {0,
+                                      8,
+                                      0,
+                                      static_cast<std::uint8_t>(4 + len),
+                                      0,
                                       static_cast<std::uint8_t>(v6 ? 2 : 1),
-                                      static_cast<std::uint8_t>(source), 0};
+                                      static_cast<std::uint8_t>(source),
+                                      0};
   option.insert(option.end(), bytes, bytes + len);
   q[q.size() - 1] = static_cast<std::uint8_t>(option.size());  // OPT rdlength (was 0)
   q.insert(q.end(), option.begin(), option.end());

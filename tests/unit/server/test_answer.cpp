@@ -42,8 +42,10 @@ records:
   a.b.deep: {A: 127.0.0.30}
   sub: {NS: [ns1.sub, ns.example.net.]}
   ns1.sub: {A: 127.0.0.40}
-  big: {TXT: )" + big_txt(15, 200) + R"(}
-  medium: {TXT: )" + big_txt(4, 200) + R"(}
+  big: {TXT: )" + big_txt(15, 200) +
+                          R"(}
+  medium: {TXT: )" + big_txt(4, 200) +
+                          R"(}
 )";
 
 const server::World& world() {
@@ -51,12 +53,20 @@ const server::World& world() {
   return *w;
 }
 
-std::vector<std::uint8_t> header(std::uint16_t qd, std::uint16_t an, std::uint16_t ns,
-                                 std::uint16_t ar, std::uint8_t flags2 = 0) {
-  return {0xab, 0xcd, flags2, 0, static_cast<std::uint8_t>(qd >> 8), static_cast<std::uint8_t>(qd),
-          static_cast<std::uint8_t>(an >> 8), static_cast<std::uint8_t>(an),
-          static_cast<std::uint8_t>(ns >> 8), static_cast<std::uint8_t>(ns),
-          static_cast<std::uint8_t>(ar >> 8), static_cast<std::uint8_t>(ar)};
+std::vector<std::uint8_t> header(std::uint16_t qd, std::uint16_t an, std::uint16_t ns, std::uint16_t ar,
+                                 std::uint8_t flags2 = 0) {
+  return {0xab,
+          0xcd,
+          flags2,
+          0,
+          static_cast<std::uint8_t>(qd >> 8),
+          static_cast<std::uint8_t>(qd),
+          static_cast<std::uint8_t>(an >> 8),
+          static_cast<std::uint8_t>(an),
+          static_cast<std::uint8_t>(ns >> 8),
+          static_cast<std::uint8_t>(ns),
+          static_cast<std::uint8_t>(ar >> 8),
+          static_cast<std::uint8_t>(ar)};
 }
 
 void append(std::vector<std::uint8_t>& p, std::initializer_list<int> bytes) {
@@ -229,13 +239,15 @@ TEST_CASE("truncation: TC over UDP when the answer does not fit, whole over TCP"
   auto tcp = ask(world(), make_query("big.example.com.", LDNS_RR_TYPE_TXT), server::Transport::tcp);
   CHECK_FALSE(ldns_pkt_tc(tcp.pkt));
   CHECK(tcp.count(LDNS_SECTION_ANSWER) == 15);
-  auto fits = ask(world(), make_query("medium.example.com.", LDNS_RR_TYPE_TXT, {.edns = true, .payload = 1232}));
+  auto fits = ask(world(),
+                  make_query("medium.example.com.", LDNS_RR_TYPE_TXT, {.edns = true, .payload = 1232}));
   CHECK_FALSE(ldns_pkt_tc(fits.pkt));
   CHECK(fits.count(LDNS_SECTION_ANSWER) == 4);
   auto small = ask(world(), make_query("medium.example.com.", LDNS_RR_TYPE_TXT));
   CHECK(ldns_pkt_tc(small.pkt));
   CHECK(small.wire.size() <= 512);
-  auto tiny_payload = ask(world(), make_query("medium.example.com.", LDNS_RR_TYPE_TXT, {.edns = true, .payload = 100}));
+  auto tiny_payload = ask(world(), make_query("medium.example.com.", LDNS_RR_TYPE_TXT,
+                                              {.edns = true, .payload = 100}));
   CHECK(ldns_pkt_tc(tiny_payload.pkt));  // payloads below 512 count as 512
 }
 
@@ -359,7 +371,8 @@ TEST_CASE("random packets never crash and every reply parses") {
       for (std::size_t k = 2; k < p.size(); ++k) p[k] = static_cast<std::uint8_t>(rng());
       p[2] &= 0x7f;
     }
-    const auto info = server::answer(world(), p, out, i % 3 ? server::Transport::udp : server::Transport::tcp);
+    const auto info = server::answer(world(), p, out,
+                                     i % 3 ? server::Transport::udp : server::Transport::tcp);
     if (info.size == 0) continue;
     ++replies;
     ldns_pkt* pkt = nullptr;

@@ -10,9 +10,9 @@ using namespace steerdns;
 namespace {
 
 std::vector<std::uint8_t> option(std::uint16_t code, std::vector<std::uint8_t> data) {
-  data.insert(data.begin(), {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code),
-                             static_cast<std::uint8_t>(data.size() >> 8),
-                             static_cast<std::uint8_t>(data.size())});
+  data.insert(data.begin(),
+              {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code),
+               static_cast<std::uint8_t>(data.size() >> 8), static_cast<std::uint8_t>(data.size())});
   return data;
 }
 
@@ -20,8 +20,7 @@ bool read(const std::vector<std::uint8_t>& rdata, server::ClientSubnet& ecs) {
   return server::read_opt_options(rdata.data(), rdata.size(), ecs);
 }
 
-std::vector<std::uint8_t> operator+(std::vector<std::uint8_t> a,
-                                    const std::vector<std::uint8_t>& b) {
+std::vector<std::uint8_t> operator+(std::vector<std::uint8_t> a, const std::vector<std::uint8_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
 }

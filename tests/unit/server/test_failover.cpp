@@ -86,7 +86,7 @@ struct Fixture {
       v.up = (f & health::Table::kUp) != 0;
       v.overridden = (f & health::Table::kOverriddenDown) ? health::Override::down
                      : (f & health::Table::kOverriddenUp) ? health::Override::up
-                                                           : health::Override::none;
+                                                          : health::Override::none;
     }
     return st;
   }
@@ -110,7 +110,8 @@ struct Expected {
   bool servfail = false;
 };
 
-Expected expect_from_status(const json& geo, const std::vector<geoip::RegionIndex>& list, ldns_rr_type qtype) {
+Expected expect_from_status(const json& geo, const std::vector<geoip::RegionIndex>& list,
+                            ldns_rr_type qtype) {
   Expected e;
   const json& regions = geo["regions"];
   auto family_of = [&](const json& r) {
@@ -183,7 +184,8 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
 
     const health::Status status = fx.status_for(table);
     const json doc = json::parse(server::status_json(*fx.world, 0, table, status, metrics));
-    const std::string text = server::render_metrics(metrics, *fx.world, 0, table, status, health::ProbeStats{});
+    const std::string text = server::render_metrics(metrics, *fx.world, 0, table, status,
+                                                    health::ProbeStats{});
 
     for (const zones::GeoName* g : names) {
       const json& geo = doc["geo_names"][g->id];
@@ -205,8 +207,9 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
         for (ldns_rr_type qtype : qtypes) {
           const test::Reply reply = test::ask(*fx.world, table, test::ecs_query(owner, qtype, client, 24));
           const Expected e = expect_from_status(geo, list, qtype);
-          const std::string answered =
-              reply.info.region == server::AnswerInfo::kNoRegion ? "" : g->regions[reply.info.region].name;
+          const std::string answered = reply.info.region == server::AnswerInfo::kNoRegion
+                                           ? ""
+                                           : g->regions[reply.info.region].name;
           INFO(owner, " ", client, " qtype ", qtype, " round ", round, "\n", geo.dump(1));
           CHECK(answered == e.region);
           if (e.servfail) {
@@ -252,7 +255,8 @@ TEST_CASE("failover: a geo name answers only addresses; other types are NODATA w
     CHECK(r.count(LDNS_SECTION_AUTHORITY) == 1);
     CHECK(test::scope_of(r) == 0);
   }
-  const test::Reply aaaa = test::ask(*fx.world, test::ecs_query("near.example.com.", LDNS_RR_TYPE_AAAA, "1.1.1.0", 24));
+  const test::Reply aaaa = test::ask(*fx.world,
+                                     test::ecs_query("near.example.com.", LDNS_RR_TYPE_AAAA, "1.1.1.0", 24));
   CHECK(test::addresses(aaaa) == std::vector<std::string>{"::2", "::3"});
 }
 
@@ -267,7 +271,8 @@ TEST_CASE("failover: without a prober every VIP is served and the first region a
       CHECK(st.up());
       CHECK(st.total_served() == st.total_vips());
     }
-  const test::Reply r = test::ask(*world, test::ecs_query("near.example.com.", LDNS_RR_TYPE_A, "8.8.8.0", 24));
+  const test::Reply r = test::ask(*world,
+                                  test::ecs_query("near.example.com.", LDNS_RR_TYPE_A, "8.8.8.0", 24));
   CHECK(test::addresses(r) == std::vector<std::string>{"127.2.0.1", "127.2.0.2"});
   CHECK_FALSE(r.info.degraded);
 }

@@ -25,16 +25,15 @@ TEST_CASE("fuzz_config: token_file /dev/zero is refused, not read until memory r
   dir.write("zones/a.yaml", kHead);
   auto config_error = [&](const std::string& token_file) -> std::string {
     try {
-      server::load_config(dir.write(
-          "c.yaml", "server: {listen: [127.0.0.1:53]}\nzones: zones\nadmin: {token_file: " +
-                        token_file + "}\n"));
+      server::load_config(
+          dir.write("c.yaml", "server: {listen: [127.0.0.1:53]}\nzones: zones\nadmin: {token_file: " +
+                                  token_file + "}\n"));
     } catch (const common::LoadError& e) {
       return e.what();
     }
     return "no error";
   };
-  CHECK(config_error("/dev/zero")
-            .find("c.yaml:3: token_file: cannot read '/dev/zero': not a regular file") !=
+  CHECK(config_error("/dev/zero").find("c.yaml:3: token_file: cannot read '/dev/zero': not a regular file") !=
         std::string::npos);
   CHECK(config_error("zones").find("not a regular file") != std::string::npos);
   dir.write("long", std::string(5000, 'x'));

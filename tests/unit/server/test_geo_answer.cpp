@@ -126,10 +126,11 @@ TEST_CASE("geo declarations are validated with file:line") {
     }
     return "no error";
   };
-  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
-                           "  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}\n";
-  CHECK(error(head + "geo:\n  a: {regions: [lyon]}\n").find(":7: geo name 'a': region 'lyon' is not declared") !=
-        std::string::npos);
+  const std::string head =
+      "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
+      "  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}\n";
+  CHECK(error(head + "geo:\n  a: {regions: [lyon]}\n")
+            .find(":7: geo name 'a': region 'lyon' is not declared") != std::string::npos);
   CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {cidr: {\"10.0.0.1/8\": [paris]}}}\n")
             .find(":7: cidr '10.0.0.1/8'") != std::string::npos);
   CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {continent: {XX: [paris]}}}\n")
@@ -139,7 +140,7 @@ TEST_CASE("geo declarations are validated with file:line") {
   CHECK(error("zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
               "  paris: {location: [95, 2.35], vips: [127.1.0.1]}\n")
             .find(":5: latitude: '95'") != std::string::npos);
-  CHECK(error(head + "records:\n  a: {A: 127.0.0.1}\ngeo:\n  a: {regions: [paris]}\n").find("also has records") !=
-        std::string::npos);
+  CHECK(error(head + "records:\n  a: {A: 127.0.0.1}\ngeo:\n  a: {regions: [paris]}\n")
+            .find("also has records") != std::string::npos);
   CHECK(error(head + "geo:\n  a: {regions: [paris]}\n").find("no error") != std::string::npos);
 }

@@ -19,10 +19,7 @@ using test::at;
 using test::kOk;
 using test::kRefused;
 
-namespace {
-
-
-}  // namespace
+namespace {}  // namespace
 
 // --- answer() walking the preference list by health -------------------------
 
@@ -95,9 +92,7 @@ struct HealthWorld {
   }
 };
 
-std::uint32_t ttl_of(const test::Reply& r) {
-  return ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r.pkt), 0));
-}
+std::uint32_t ttl_of(const test::Reply& r) { return ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(r.pkt), 0)); }
 
 using V = std::vector<std::string>;
 
@@ -217,13 +212,19 @@ TEST_CASE("metrics: answers counted by geo name and region, kept across a reload
   const std::string text = server::render_metrics(metrics, *second.world, 0, table, status, probes);
   CHECK(text.find("steerdns_geo_answers_total{name=\"artifacts.example.com.\",region=\"paris\"} 3\n") !=
         std::string::npos);
-  CHECK(text.find("steerdns_geo_answers_total{name=\"sf.example.com.\",region=\"none\"} 1\n") != std::string::npos);
-  CHECK(text.find("steerdns_all_down_total{name=\"sf.example.com.\",policy=\"servfail\"} 1\n") != std::string::npos);
-  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} 3\n") != std::string::npos);
-  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"SERVFAIL\"} 1\n") != std::string::npos);
-  CHECK(text.find("steerdns_region_up{name=\"artifacts.example.com.\",region=\"paris\"} 1\n") != std::string::npos);
+  CHECK(text.find("steerdns_geo_answers_total{name=\"sf.example.com.\",region=\"none\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("steerdns_all_down_total{name=\"sf.example.com.\",policy=\"servfail\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"NOERROR\"} 3\n") !=
+        std::string::npos);
+  CHECK(text.find("steerdns_queries_total{transport=\"udp\",qtype=\"A\",rcode=\"SERVFAIL\"} 1\n") !=
+        std::string::npos);
+  CHECK(text.find("steerdns_region_up{name=\"artifacts.example.com.\",region=\"paris\"} 1\n") !=
+        std::string::npos);
   CHECK(text.find("# TYPE steerdns_probe_duration_seconds histogram\n") != std::string::npos);
-  CHECK(text.find("steerdns_probe_duration_seconds_bucket{type=\"https\",le=\"+Inf\"} 0\n") != std::string::npos);
+  CHECK(text.find("steerdns_probe_duration_seconds_bucket{type=\"https\",le=\"+Inf\"} 0\n") !=
+        std::string::npos);
 
   // Label values are escaped: a quote or backslash cannot break the format.
   status.overrides.regions["a\"b\\c"] = health::Override::down;
@@ -232,7 +233,9 @@ TEST_CASE("metrics: answers counted by geo name and region, kept across a reload
         std::string::npos);
 }
 
-TEST_CASE("metrics: every qtype lands in its own label, CAA above 255, unknown types in other, no question in none") {
+TEST_CASE(
+    "metrics: every qtype lands in its own label, CAA above 255, unknown types in other, no question in "
+    "none") {
   server::Metrics metrics(1);
   HealthWorld hw;
   metrics.assign(*hw.world);
@@ -242,13 +245,15 @@ TEST_CASE("metrics: every qtype lands in its own label, CAA above 255, unknown t
     info.size = 12;
     for (unsigned i = 0; i < times; ++i) metrics.count(0, *hw.world, server::Transport::tcp, info);
   };
-  for (std::size_t i = 0; i < server::kCountedQtypes.size(); ++i) count_qtype(server::kCountedQtypes[i], i + 1);
-  count_qtype(999, 2);    // no label of its own
+  for (std::size_t i = 0; i < server::kCountedQtypes.size(); ++i)
+    count_qtype(server::kCountedQtypes[i], i + 1);
+  count_qtype(999, 2);  // no label of its own
   count_qtype(65535, 3);
-  count_qtype(0, 4);      // FORMERR before a question was read
+  count_qtype(0, 4);  // FORMERR before a question was read
   const std::string text = server::render_metrics(metrics, *hw.world, 0, hw.registry.table(), {}, {});
   auto counted = [&](const std::string& qtype) {
-    const std::string key = "steerdns_queries_total{transport=\"tcp\",qtype=\"" + qtype + "\",rcode=\"NOERROR\"} ";
+    const std::string key = "steerdns_queries_total{transport=\"tcp\",qtype=\"" + qtype +
+                            "\",rcode=\"NOERROR\"} ";
     const auto at = text.find(key);
     return at == std::string::npos ? -1L : std::atol(text.c_str() + at + key.size());
   };

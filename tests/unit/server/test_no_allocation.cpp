@@ -59,13 +59,13 @@ geo:
   server::assign_health(*world, slots);
   registry.record(slots.vips[0], {false, health::Reason::refused, "refused"}, {});
   const health::Table failover = registry.table();
-  for (std::uint32_t slot : slots.vips) registry.record(slot, {false, health::Reason::refused, "refused"}, {});
+  for (std::uint32_t slot : slots.vips)
+    registry.record(slot, {false, health::Reason::refused, "refused"}, {});
   const health::Table all_down = registry.table();
   const health::Table all_up;
   std::vector<std::vector<std::uint8_t>> queries;
-  for (const char* name : {"www.example.com.", "c.example.com.", "x.w.example.com.",
-                           "nope.example.com.", "a.sub.example.com.", "example.org.",
-                           "geo.example.com.", "r.example.com."})
+  for (const char* name : {"www.example.com.", "c.example.com.", "x.w.example.com.", "nope.example.com.",
+                           "a.sub.example.com.", "example.org.", "geo.example.com.", "r.example.com."})
     for (ldns_rr_type type : {LDNS_RR_TYPE_A, LDNS_RR_TYPE_TXT, LDNS_RR_TYPE_ANY, LDNS_RR_TYPE_NS})
       queries.push_back(test::make_query(name, type, {.edns = true}));
   for (auto q : {queries[queries.size() - 1], queries[queries.size() - 5]}) {

@@ -57,7 +57,8 @@ Response respond(const std::string& name, ldns_rr_type type = LDNS_RR_TYPE_A) {
 }
 
 // Sends N copies of R from CLIENT at NOW_MS; counts each action.
-std::array<int, 3> send(RateLimiter& rrl, const char* client, const Response& r, int n, std::uint64_t now_ms = 5000) {
+std::array<int, 3> send(RateLimiter& rrl, const char* client, const Response& r, int n,
+                        std::uint64_t now_ms = 5000) {
   std::array<int, 3> counts{};
   const auto from = address(client);
   for (int i = 0; i < n; ++i) ++counts[static_cast<int>(rrl.check(from, r.wire, r.info, now_ms).action)];

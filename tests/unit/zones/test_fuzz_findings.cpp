@@ -38,8 +38,7 @@ TEST_CASE("fuzz_zone: a region located at nan is refused") {
     CHECK(error.find("fuzz.yaml:5: ") == 0);
     CHECK(error.find("is not a number in") != std::string::npos);
   }
-  CHECK(zone_error(kHead + "regions:\n  paris: {location: [-90, 180], vips: [127.1.0.1]}\n") ==
-        "no error");
+  CHECK(zone_error(kHead + "regions:\n  paris: {location: [-90, 180], vips: [127.1.0.1]}\n") == "no error");
 }
 
 // fuzz/corpus/zone/finding-rdata-name-over-255.yaml. A relative name in
@@ -48,17 +47,16 @@ TEST_CASE("fuzz_zone: a region located at nan is refused") {
 // loaded, and every reply holding one was unparseable ("Domainname length
 // overflow" in ldns).
 TEST_CASE("fuzz_zone: a relative name in RDATA longer than 255 octets with the origin is refused") {
-  const std::string apex = std::string(60, 'a') + "." + std::string(60, 'b') + "." +
-                           std::string(60, 'c') + ".example.com";
+  const std::string apex = std::string(60, 'a') + "." + std::string(60, 'b') + "." + std::string(60, 'c') +
+                           ".example.com";
   const std::string head = "zone: " + apex + "\nsoa: {mname: ns1, rname: h, serial: 1}\n";
   const std::string d60(60, 'd');
   CHECK(zone_error(head + "ns: [" + d60 + "]\n")
             .find("fuzz.yaml:3: NS '" + d60 + "': a name in it is longer than 255 octets") == 0);
   CHECK(zone_error(head + "ns: [ns1]\nrecords:\n  www: {MX: 10 " + d60 + "}\n")
             .find("fuzz.yaml:5: MX '10 " + d60 + "'") == 0);
-  CHECK(
-      zone_error("zone: " + apex + "\nsoa: {mname: " + d60 + ", rname: h, serial: 1}\nns: [ns1]\n")
-          .find("a name in it is longer than 255 octets") != std::string::npos);
+  CHECK(zone_error("zone: " + apex + "\nsoa: {mname: " + d60 + ", rname: h, serial: 1}\nns: [ns1]\n")
+            .find("a name in it is longer than 255 octets") != std::string::npos);
   // 255 octets exactly is a name: 196 of the apex, 59 of a 58-octet label.
   CHECK(zone_error(head + "ns: [" + std::string(58, 'd') + "]\n") == "no error");
   CHECK(zone_error(head + "ns: [" + std::string(59, 'd') + "]\n") != "no error");

@@ -94,16 +94,14 @@ TEST_CASE("serial auto follows the file's modification time") {
 
 TEST_CASE("zone errors name file, line and the offending key or value") {
   const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
-  CHECK(load_error(head + "colour: blue\n").find("bad.yaml:4: unknown key 'colour'") !=
-        std::string::npos);
-  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("bad.yaml:6:") !=
-        std::string::npos);
-  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("999.1.1.1") !=
-        std::string::npos);
+  CHECK(load_error(head + "colour: blue\n").find("bad.yaml:4: unknown key 'colour'") != std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("bad.yaml:6:") != std::string::npos);
+  CHECK(load_error(head + "records:\n  www:\n    A: 999.1.1.1\n").find("999.1.1.1") != std::string::npos);
   CHECK(load_error(head + "records:\n  www:\n    HINFO: a b\n").find("unsupported record type 'HINFO'") !=
         std::string::npos);
-  CHECK(load_error(head + "records:\n  www:\n    A: 127.0.0.1\n    CNAME: x\n").find("CNAME and other data") !=
-        std::string::npos);
+  CHECK(
+      load_error(head + "records:\n  www:\n    A: 127.0.0.1\n    CNAME: x\n").find("CNAME and other data") !=
+      std::string::npos);
   CHECK(load_error(head + "records:\n  www.example.org.:\n    A: 127.0.0.1\n").find("outside zone") !=
         std::string::npos);
   CHECK(load_error(head + "records:\n  sub: {NS: ns.sub}\n  x.sub: {TXT: hi}\n").find("only glue") !=
@@ -129,8 +127,8 @@ TEST_CASE("rrsets that no DNS message could carry are refused; duplicate VIPs to
 TEST_CASE("TXT text is quoted and split into 255-byte strings") {
   TempDir dir;
   const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
-  auto zone = zones::load_zone(dir.write("z.yaml", head + "records:\n  t: {TXT: \"" +
-                                                       std::string(300, 'x') + " \\\"q\\\"\"}\n"));
+  auto zone = zones::load_zone(
+      dir.write("z.yaml", head + "records:\n  t: {TXT: \"" + std::string(300, 'x') + " \\\"q\\\"\"}\n"));
   const auto* txt = zone->find(*zones::name_from_text("t.example.com."))->find(zones::rrtype::TXT);
   REQUIRE(txt);
   // rdata: 255-byte string + remainder string (300 x, space, "q" with quotes = 304 bytes).
@@ -147,8 +145,8 @@ TEST_CASE("two files declaring one zone are rejected") {
 
 // zones::load_zone_text, the loader the fuzz targets use.
 TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
-  auto zone = zones::load_zone_text(
-      "zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n", "text.yaml");
+  auto zone = zones::load_zone_text("zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n",
+                                    "text.yaml");
   CHECK(zone->serial() == 9);
   CHECK(zone->file() == "text.yaml");
   try {

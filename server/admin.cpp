@@ -294,6 +294,13 @@ Admin::Admin(AdminContext context) : impl_(std::make_unique<Impl>(std::move(cont
   m.server.set_write_timeout(std::chrono::seconds(5));
   m.server.set_keep_alive_timeout(5);
   m.server.set_payload_max_length(64 * 1024);
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, with
+  // which a second instance binds the same admin address without an error
+  // and the kernel splits the scrapes (and `ctl drain`) between the two.
+  m.server.set_socket_options([](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   m.routes();
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Socket behaviour an operator relies on: a wildcard listen address answers
 from the address each query was sent to, and a TCP client that sends its
-queries and half-closes still gets every answer (RFC 7766 §6.2.1)."""
+queries and half-closes still gets every answer (RFC 7766 §6.2.1); a second
+instance cannot take a DNS or admin address that one already holds."""
 
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,6 +87,31 @@ class OneServerPerAddress(unittest.TestCase):
             self.assertEqual(second.returncode, 1, second.stderr)
             self.assertIn("Address already in use", second.stderr)
             self.assertTrue(first.alive())
+            self.assertEqual(h.dig(first.port, "www.example.com", "A").status, "NOERROR")
+
+
+class OneAdminApiPerAddress(unittest.TestCase):
+    def test_second_instance_on_the_same_admin_address_fails(self):
+        # Fixed: cpp-httplib's SO_REUSEPORT let a second instance share the
+        # admin port without a word; Prometheus then scraped both in turn.
+        admin = "admin:\n  listen: 127.0.0.1:{admin_port}\n"
+        with h.Server(ZONES, extra_config=admin) as first:
+            with open(first.config_path) as f:
+                config = f.read()
+            # Another DNS port, the same admin address.
+            other = config.replace("127.0.0.1:%d\"" % first.port, "127.0.0.1:%d\"" % first.port2)
+            self.assertNotEqual(other, config)
+            path = os.path.join(first.dir, "second.yaml")
+            with open(path, "w") as f:
+                f.write(other)
+            second = subprocess.run([h.BIN, "serve", "-c", path], capture_output=True, text=True,
+                                    timeout=h.DEADLINE)
+            self.assertEqual(second.returncode, 1, second.stderr)
+            self.assertIn("127.0.0.1:%d (admin): cannot bind" % first.admin_port, second.stderr)
+            self.assertIn("Address already in use", second.stderr)
+            self.assertTrue(first.alive())
+            with urllib.request.urlopen(first.admin_url + "/metrics", timeout=h.DEADLINE) as r:
+                self.assertEqual(r.status, 200)
             self.assertEqual(h.dig(first.port, "www.example.com", "A").status, "NOERROR")
 
 

@@ -100,9 +100,10 @@ void Runtime::bind() {
     if (at.udp) check_address_free(at, SOCK_DGRAM);
     if (at.tcp) check_address_free(at, SOCK_STREAM);
   }
+  // The admin address too, before any worker exists: a taken one fails the start.
+  if (m.admin) m.admin->bind();
   for (unsigned i = 0; i < m.config.workers; ++i)
     m.workers.push_back(std::make_unique<Worker>(static_cast<int>(i), m.shared));
-  if (m.admin) m.admin->bind();
   drop_privileges(m.config.user);
 }
 

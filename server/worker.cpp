@@ -71,6 +71,18 @@ Worker::Worker(int index, Shared& shared)
 }
 
 Worker::~Worker() {
+  // A worker that never ran (Runtime::bind failed after building it): close
+  // its handles on its loop and free the loop, as join() does for one that ran.
+  if (!loop_closed) {
+    uv_walk(
+        &loop,
+        [](uv_handle_t* handle, void*) {
+          if (!uv_is_closing(handle)) uv_close(handle, nullptr);
+        },
+        nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
   for (auto& s : udp) ::close(s->fd);
   for (auto& l : tcp) ::close(l->fd);
 }
@@ -87,6 +99,7 @@ void Worker::join() {
   if (!thread.joinable()) return;
   thread.join();
   uv_loop_close(&loop);
+  loop_closed = true;
 }
 
 void Worker::log_limited(const sockaddr_storage& peer, const RateLimiter::Verdict& v,

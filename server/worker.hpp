@@ -99,6 +99,7 @@ struct Worker {
   std::uint64_t last_limit_log = 0;
   std::uint64_t suppressed_limits = 0;
   std::thread thread;
+  bool loop_closed = false;  // join() closed the loop
 };
 
 }  // namespace steerdns::server

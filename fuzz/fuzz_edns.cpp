@@ -1,7 +1,8 @@
 // fuzz_edns: EDNS(0) option parsing (server/edns.hpp). The input is the
 // RDATA of an OPT record: a run of options (code, length, data).
 //   1. read_opt_options() alone: what it accepts must be a valid ECS (RFC
-//      7871), and it must agree with a plain reference reading.
+//      7871), and it must agree with a plain reference reading (one ECS,
+//      one COOKIE of 8 or 16 to 40 octets, an empty edns-tcp-keepalive).
 //   2. The same RDATA in the OPT of a query for a geo name and for a static
 //      name, through answer(): FORMERR exactly when the options are bad;
 //      otherwise the ECS option is echoed (family, source, address) only
@@ -18,15 +19,20 @@ using namespace steerdns;
 
 namespace {
 
-// The plain reading: every option fits, at most one ECS, and that one valid.
+// The plain reading: every option fits, at most one ECS, and that one
+// valid; at most one COOKIE, of a valid length; keepalive without a timeout.
 bool reference_ok(const std::uint8_t* data, std::size_t size, int& ecs_count) {
   ecs_count = 0;
+  int cookies = 0;
   std::size_t at = 0;
   while (at < size) {
     if (at + 4 > size) return false;
     const unsigned code = data[at] << 8 | data[at + 1];
     const std::size_t len = data[at + 2] << 8 | data[at + 3];
     if (at + 4 + len > size) return false;
+    if (code == server::kOptionCookie && (++cookies > 1 || (len != 8 && (len < 16 || len > 40))))
+      return false;
+    if (code == server::kOptionKeepalive && len != 0) return false;
     if (code == server::kOptionEcs) {
       if (++ecs_count > 1 || len < 4) return false;
       const std::uint8_t* e = data + at + 4;
@@ -92,8 +98,9 @@ const std::uint8_t* find_ecs(ldns_pkt* pkt, std::size_t& len) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  server::ClientSubnet ecs;
-  const bool ok = server::read_opt_options(data, size, ecs);
+  server::EdnsOptions options;
+  const bool ok = server::read_opt_options(data, size, options);
+  const server::ClientSubnet& ecs = options.ecs;
   int ecs_count = 0;
   if (ok != reference_ok(data, size, ecs_count))
     fuzz::broken("read_opt_options disagrees with the reference");

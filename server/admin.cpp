@@ -70,6 +70,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
                         const health::Status& status, const Metrics& metrics) {
   json doc;
   doc["version"] = STEERDNS_VERSION;
+  doc["identity"] = world.identity;
   doc["started"] = time_or_null(metrics.start_time);
   doc["world"] = {{"generation", generation + 1},
                   {"zones", world.zones.zones().size()},

@@ -9,6 +9,7 @@
 #include "server/edns.hpp"
 #include "server/failover.hpp"
 #include "server/query.hpp"
+#include "server/reply.hpp"
 #include "server/source.hpp"
 #include "server/writer.hpp"
 
@@ -21,22 +22,10 @@ namespace rrtype = zones::rrtype;
 
 namespace {
 
-constexpr std::size_t kOptSize = 11;      // root owner, type, class, ttl, rdlength 0
-constexpr std::size_t kEcsFixed = 4 + 4;  // option code and length, family, source, scope
 constexpr int kMaxCnameChain = 8;
-constexpr std::uint16_t kClassIn = 1;
+constexpr std::uint16_t kClassIn = 1, kClassCh = 3, kClassAny = 255;
 constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253, kTypeMaila = 254,
                         kTypeTkey = 249, kTypeTsig = 250;
-
-struct Sections {
-  std::uint16_t an = 0, ns = 0, ar = 0;
-  std::uint16_t rcode = rcode::NOERROR;
-  std::uint8_t ecs_scope = 0;  // SCOPE PREFIX-LENGTH of the echoed ECS option
-  bool aa = false, tc = false;
-  bool degraded = false, all_down = false;
-  std::uint32_t geo = AnswerInfo::kNoGeo;
-  std::uint8_t region = AnswerInfo::kNoRegion;
-};
 
 // A record's owner: NAME, or a pointer to the question name when NAME is empty.
 bool put_owner(Writer& w, std::string_view name) noexcept {
@@ -64,10 +53,10 @@ struct ClientAddress {
 
 ClientAddress client_address(const Query& q, const sockaddr_storage* source) noexcept {
   ClientAddress c;
-  if (q.ecs.present && q.ecs.source > 0) {
-    c.v6 = q.ecs.family == 2;
+  if (q.options.ecs.present && q.options.ecs.source > 0) {
+    c.v6 = q.options.ecs.family == 2;
     const int bytes = c.v6 ? 16 : 4;
-    for (int i = 0; i < bytes; ++i) c.address = (c.address << 8) | q.ecs.address[i];
+    for (int i = 0; i < bytes; ++i) c.address = (c.address << 8) | q.options.ecs.address[i];
     return c;
   }
   if (source != nullptr && !source_address(*source, c.v6, c.address)) c = {};
@@ -147,7 +136,7 @@ class Responder {
     const geoip::Classifier& classifier = world_.classifiers[geo.id];
     const ClientAddress client = client_address(q_, source_);
     const geoip::Classification c = classifier.classify(client.v6, client.address);
-    if (q_.ecs.present && q_.ecs.source > 0) s_.ecs_scope = c.scope;
+    if (q_.options.ecs.present && q_.options.ecs.source > 0) s_.ecs_scope = c.scope;
     const GeoHealth& gh = world_.geo_health[geo.id];
     const Choice choice = choose_region(geo, gh, health_, classifier.lists()[c.list], ask);
     s_.geo = geo.id;
@@ -253,40 +242,6 @@ class Responder {
   Writer::Mark after_question_{};
 };
 
-// Appends our OPT record (RFC 6891 §6.1.2): our payload size, the upper
-// bits of RCODE, DO copied (RFC 3225 §3), OPTIONS_SIZE octets of options
-// that the caller writes next.
-bool put_opt(Writer& w, const World& world, const Query& q, std::uint16_t rcode,
-             std::size_t options_size) noexcept {
-  const std::uint8_t opt[kOptSize] = {0,
-                                      0,
-                                      rrtype::OPT,
-                                      static_cast<std::uint8_t>(world.edns_payload >> 8),
-                                      static_cast<std::uint8_t>(world.edns_payload),
-                                      static_cast<std::uint8_t>(rcode >> 4),
-                                      0,
-                                      static_cast<std::uint8_t>(q.edns_do ? 0x80 : 0),
-                                      0,
-                                      static_cast<std::uint8_t>(options_size >> 8),
-                                      static_cast<std::uint8_t>(options_size)};
-  return w.put(opt, kOptSize);
-}
-
-void put_header(std::uint8_t* out, const std::uint8_t* query, const Sections& s,
-                std::uint16_t qdcount) noexcept {
-  out[0] = query[0];
-  out[1] = query[1];
-  // QR, the query's opcode and RD; AA and TC as decided. RA is never set.
-  out[2] = static_cast<std::uint8_t>(0x80 | (query[2] & 0x79) | (s.aa ? 0x04 : 0) | (s.tc ? 0x02 : 0));
-  // CD is copied (RFC 6840 §5.9); Z and AD are clear.
-  out[3] = static_cast<std::uint8_t>((query[3] & 0x10) | (s.rcode & 0x0F));
-  const std::uint16_t counts[4] = {qdcount, s.an, s.ns, s.ar};
-  for (int i = 0; i < 4; ++i) {
-    out[4 + 2 * i] = static_cast<std::uint8_t>(counts[i] >> 8);
-    out[5 + 2 * i] = static_cast<std::uint8_t>(counts[i]);
-  }
-}
-
 }  // namespace
 
 bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint32_t ttl) noexcept {
@@ -331,13 +286,14 @@ bool put_rrset(Writer& w, std::string_view owner, const RRset& rrset, std::uint3
 }
 
 AnswerInfo answer(const World& world, std::span<const std::uint8_t> query, std::span<std::uint8_t> out,
-                  Transport transport, const sockaddr_storage* source) noexcept {
+                  Transport transport, const sockaddr_storage* source, std::uint32_t now) noexcept {
   static const health::Table all_up;
-  return answer(world, all_up, query, out, transport, source);
+  return answer(world, all_up, query, out, transport, source, now);
 }
 
 AnswerInfo answer(const World& world, const health::Table& health, std::span<const std::uint8_t> query,
-                  std::span<std::uint8_t> out, Transport transport, const sockaddr_storage* source) noexcept {
+                  std::span<std::uint8_t> out, Transport transport, const sockaddr_storage* source,
+                  std::uint32_t now) noexcept {
   Query q;
   const Parse parsed = parse_query(query, q);
   if (parsed == Parse::drop || out.size() < kMinAnswerBuffer) return {};
@@ -346,22 +302,43 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   if (parsed != Parse::ok) {
     Sections error;
     error.rcode = parsed == Parse::notimp ? rcode::NOTIMP : rcode::FORMERR;
+    // CD means something only to the opcodes we know.
+    error.copy_cd = parsed != Parse::notimp;
     // Echo the question when it was read whole, so the client can match us,
     // and OPT when the query's was valid (a header, question and OPT always
     // fit the 512 octets every client takes).
     const bool question = q.question_end > 0;
     w.put(query.data(), question ? q.question_end : kHeader);
-    if (q.edns && put_opt(w, world, q, error.rcode, 0)) error.ar = 1;
+    if (q.edns && put_opt(w, world.edns_payload, q.edns_do, error.rcode, {}, 0)) error.ar = 1;
     put_header(out.data(), query.data(), error, question ? 1 : 0);
-    return {w.size(), question ? q.qtype : std::uint16_t{0}, error.rcode, false};
+    AnswerInfo info{w.size(), question ? q.qtype : std::uint16_t{0}, error.rcode, false};
+    info.qclass = q.qclass;
+    return info;
   }
 
   std::size_t limit = kMaxTcpMessage;
   if (transport == Transport::udp)
     limit = q.edns ? std::clamp<std::size_t>(q.edns_payload, 512, world.edns_payload) : 512;
   limit = std::min(limit, out.size());
-  const std::size_t ecs_size = q.ecs.present ? kEcsFixed + q.ecs.address_size() : 0;
-  const std::size_t reserve = q.edns ? kOptSize + ecs_size : 0;
+
+  // What goes back in OPT, known before the records so that they leave room.
+  ReplyOptions options;
+  CookieVerdict cookie;
+  if (q.edns) {
+    if (q.options.ecs.present) options.ecs = &q.options.ecs;
+    if (q.options.cookie.present && world.cookies.enabled) {
+      cookie = check_cookie(world.cookies, q.options.cookie, source, now);
+      options.client_cookie = q.options.cookie.client();
+      options.server_cookie = cookie.server;
+    }
+    if (q.options.nsid) options.nsid = world.identity;
+    // RFC 7828 §3.3.2: over TCP only, with our idle timeout.
+    if (q.options.keepalive && transport == Transport::tcp) {
+      options.keepalive = true;
+      options.timeout = world.tcp_keepalive;
+    }
+  }
+  const std::size_t reserve = (q.edns ? options.size() : 0) + tsig_error_size(q);
 
   // Header placeholder, then the question exactly as asked (case preserved).
   w.put(query.data(), q.question_end);
@@ -372,9 +349,16 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   responder.after_question_ = w.mark();
   Sections& s = responder.sections();
   std::string_view answered_by;
-  if (q.edns && q.edns_version > 0) {
+  if (q.tsig_size != 0) {
+    s.rcode = rcode::NOTAUTH;  // we hold no TSIG keys: BADKEY (RFC 8945 §5.2)
+  } else if (q.edns && q.edns_version > 0) {
     s.rcode = rcode::BADVERS;  // RFC 6891 §6.1.3
-  } else if (q.qclass != kClassIn) {
+  } else if (cookie.state == CookieState::invalid && transport == Transport::udp) {
+    // RFC 7873 §5.2.3: the client retries with the server cookie we send.
+    s.rcode = rcode::BADCOOKIE;
+  } else if (q.qclass == kClassCh) {
+    if (!answer_chaos(world, q, w, s)) s.rcode = rcode::REFUSED;
+  } else if (q.qclass != kClassIn && q.qclass != kClassAny) {
     s.rcode = rcode::REFUSED;
   } else if (q.qtype == rrtype::OPT || q.qtype == kTypeTkey || q.qtype == kTypeTsig) {
     s.rcode = rcode::FORMERR;
@@ -383,36 +367,33 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   } else if (q.qtype == kTypeAxfr || q.qtype == kTypeIxfr) {
     s.rcode = rcode::REFUSED;  // zone transfers are not offered
   } else if (const Zone* zone = world.zones.find_zone(q.name())) {
+    // QCLASS ANY (255) is answered from our only class, IN.
     responder.resolve(*zone);
     answered_by = zone->apex();
   } else {
     s.rcode = rcode::REFUSED;
   }
 
+  w.set_limit(limit);
   if (q.edns) {
-    w.set_limit(limit);
-    put_opt(w, world, q, s.rcode, ecs_size);
-    if (q.ecs.present) {
-      // Echo family, source prefix and address; the scope says for how wide
-      // a network this answer holds. Static data holds for everyone: 0.
-      const std::uint8_t ecs[kEcsFixed] = {0,
-                                           kOptionEcs,
-                                           static_cast<std::uint8_t>((ecs_size - 4) >> 8),
-                                           static_cast<std::uint8_t>(ecs_size - 4),
-                                           0,
-                                           static_cast<std::uint8_t>(q.ecs.family),
-                                           q.ecs.source,
-                                           s.ecs_scope};
-      w.put(ecs, kEcsFixed);
-      w.put(q.ecs.address, q.ecs.address_size());
-    }
+    put_opt(w, world.edns_payload, q.edns_do, s.rcode, options, s.ecs_scope);
+    ++s.ar;
+  }
+  if (q.tsig_size != 0) {
+    put_tsig_error(w, q, kTsigBadKey);
     ++s.ar;
   }
   put_header(out.data(), query.data(), s, 1);
   AnswerInfo info{w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};
+  info.qclass = q.qclass;
   info.geo = s.geo;
   info.region = s.region;
   info.zone = answered_by;
+  info.cookie = cookie.state;
+  if (q.options.ecs.present) {
+    info.ecs = q.options.ecs;
+    info.ecs_scope = s.ecs_scope;
+  }
   return info;
 }
 

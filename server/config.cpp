@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -111,14 +112,21 @@ ListenAddress read_listen(const YamlDoc& doc, const common::Yaml& item) {
   return out;
 }
 
+constexpr unsigned kGeoAnswersPerSecond = 5000;
+
 void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfig& out) {
   common::require_map_keys(doc, rrl, "server.rate_limit",
-                           {"responses_per_second", "nxdomains_per_second", "errors_per_second", "slip",
-                            "ipv4_prefix", "ipv6_prefix", "table_size", "exempt", "log_only"});
+                           {"responses_per_second", "geo_answers_per_second", "nxdomains_per_second",
+                            "errors_per_second", "slip", "ipv4_prefix", "ipv6_prefix", "table_size", "exempt",
+                            "log_only"});
   auto rate = [&](const char* key, unsigned otherwise) {
     return rrl[key] ? static_cast<unsigned>(common::read_uint(doc, rrl[key], key, 0, 1'000'000)) : otherwise;
   };
   out.responses_per_second = rate("responses_per_second", 0);
+  // Geo answers: small and the same for a whole region, asked by busy ECS
+  // resolvers for many client subnets; 5000/s unless answers are unlimited.
+  out.geo_answers_per_second = rate("geo_answers_per_second",
+                                    out.responses_per_second > 0 ? kGeoAnswersPerSecond : 0);
   // NXDOMAIN and errors default to the responses' rate, as in BIND.
   out.nxdomains_per_second = rate("nxdomains_per_second", out.responses_per_second);
   out.errors_per_second = rate("errors_per_second", out.responses_per_second);
@@ -143,10 +151,46 @@ void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfi
   }
 }
 
+// The name this host goes by (NSID, id.server); empty when it has none.
+std::string host_name() {
+  char name[256] = {};
+  if (gethostname(name, sizeof name - 1) != 0) return {};
+  return name;
+}
+
+// server.cookies: {enabled, secret_file}. Without a secret file, every
+// world of this process shares one random secret, so a reload keeps the
+// cookies clients hold.
+void read_cookies(const YamlDoc& doc, const common::Yaml& cookies, Config& config) {
+  static const CookieSecret process_secret = random_cookie_secret();
+  config.cookies.enabled = true;
+  config.cookies.current = process_secret;
+  if (!cookies) return;
+  common::require_map_keys(doc, cookies, "server.cookies", {"enabled", "secret_file"});
+  if (cookies["enabled"]) config.cookies.enabled = common::read_bool(doc, cookies["enabled"], "enabled");
+  if (!cookies["secret_file"]) return;
+  config.cookie_secret_file = common::path_beside(doc, common::read_string(doc, cookies["secret_file"],
+                                                                           "secret_file"));
+  const bool enabled = config.cookies.enabled;
+  config.cookies = read_cookie_secrets(config.cookie_secret_file);
+  config.cookies.enabled = enabled;
+}
+
 void read_server(const YamlDoc& doc, const common::Yaml& server, Config& config) {
   common::require_map_keys(doc, server, "server",
                            {"listen", "workers", "edns_payload", "udp_receive_buffer", "tcp", "rate_limit",
-                            "user"});
+                            "user", "identity", "version", "cookies"});
+  config.identity = host_name();
+  for (const char* key : {"identity", "version"}) {
+    if (!server[key]) continue;
+    std::string& target = key[0] == 'i' ? config.identity : config.version;
+    target = common::read_string(doc, server[key], key);
+    if (target.size() > 255) fail_at(doc, server[key], std::string(key) + " is longer than 255 octets");
+    for (const char c : target)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+        fail_at(doc, server[key], std::string(key) + " holds a control character");
+  }
+  read_cookies(doc, server["cookies"], config);
   if (server["user"]) {
     config.user = common::read_string(doc, server["user"], "user");
     if (config.user.empty() || getpwnam(config.user.c_str()) == nullptr)

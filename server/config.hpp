@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/cookie.hpp"
 #include "server/rate_limit.hpp"
 
 namespace steerdns::server {
@@ -55,7 +56,15 @@ struct Config {
   // queued while a worker is busy. 0 = the system's default (rmem_default).
   std::uint32_t udp_receive_buffer = 0;
   TcpLimits tcp;
-  RateLimitConfig rate_limit;           // UDP response rate limiting; off unless configured
+  RateLimitConfig rate_limit;  // UDP response rate limiting; off unless configured
+  // DNS Cookies: on by default, with a secret made at start (kept across
+  // reloads) unless server.cookies.secret_file names one.
+  CookieSecrets cookies;
+  std::string cookie_secret_file;  // resolved; empty: the process's own secret
+  // NSID and CH TXT id.server/hostname.bind (default: the host name; empty:
+  // not answered); CH TXT version.bind when set.
+  std::string identity;
+  std::string version;
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
   std::string state_file;               // resolved; empty: no operator overrides

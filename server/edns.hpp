@@ -1,5 +1,6 @@
-// EDNS(0) options of a query (RFC 6891 §6.1.2) and the EDNS Client Subnet
-// option (RFC 7871): the part of the packet parser that reads OPT RDATA.
+// EDNS(0) options of a query (RFC 6891 §6.1.2): EDNS Client Subnet (RFC
+// 7871), DNS Cookies (RFC 7873), NSID (RFC 5001) and edns-tcp-keepalive
+// (RFC 7828); the part of the packet parser that reads OPT RDATA.
 // Hot path: noexcept, no allocation, bounds-checked on untrusted input.
 // answer() uses it; it is here so that it can be tested and fuzzed alone.
 #pragma once
@@ -10,7 +11,10 @@
 
 namespace steerdns::server {
 
-inline constexpr std::uint16_t kOptionEcs = 8;  // EDNS Client Subnet (RFC 7871)
+inline constexpr std::uint16_t kOptionNsid = 3;        // RFC 5001
+inline constexpr std::uint16_t kOptionEcs = 8;         // EDNS Client Subnet (RFC 7871)
+inline constexpr std::uint16_t kOptionCookie = 10;     // RFC 7873
+inline constexpr std::uint16_t kOptionKeepalive = 11;  // edns-tcp-keepalive (RFC 7828)
 
 // The EDNS Client Subnet option of a query, validated. When present:
 // family is 1 (IPv4) or 2 (IPv6), source is at most 32 or 128, address
@@ -46,17 +50,65 @@ inline bool read_ecs(ClientSubnet& ecs, const std::uint8_t* data, std::size_t le
   return true;
 }
 
-// Walks the options of an OPT record's RDATA (LEN octets at DATA): ECS
-// into ECS, every other option ignored (RFC 6891 §6.1.2). False (FORMERR)
-// when an option overruns the RDATA or the ECS option is bad (read_ecs).
-inline bool read_opt_options(const std::uint8_t* data, std::size_t len, ClientSubnet& ecs) noexcept {
+// The COOKIE option of a query: the client cookie (8 octets), then the
+// server cookie (8 to 32 octets) when the client has one.
+struct Cookie {
+  static constexpr std::size_t kClient = 8, kMaxServer = 32;
+  bool present = false;
+  std::uint8_t size = 0;  // kClient, or kClient + 8 to 32
+  std::uint8_t data[kClient + kMaxServer] = {};
+  const std::uint8_t* client() const noexcept { return data; }
+  const std::uint8_t* server() const noexcept { return data + kClient; }
+  std::size_t server_size() const noexcept { return size - kClient; }
+};
+
+// Reads one COOKIE option's data into COOKIE. False (FORMERR, RFC 7873
+// §5.2.2) for a second one, or a length that is not 8 or 16 to 40.
+inline bool read_cookie(Cookie& cookie, const std::uint8_t* data, std::size_t len) noexcept {
+  if (cookie.present) return false;
+  if (len != Cookie::kClient && (len < Cookie::kClient + 8 || len > sizeof cookie.data)) return false;
+  cookie.present = true;
+  cookie.size = static_cast<std::uint8_t>(len);
+  std::memcpy(cookie.data, data, len);
+  return true;
+}
+
+// What a query asks of EDNS, read from its OPT record's options.
+struct EdnsOptions {
+  ClientSubnet ecs;
+  Cookie cookie;
+  bool nsid = false;       // the client asks for our NSID
+  bool keepalive = false;  // the client offers edns-tcp-keepalive
+};
+
+// Walks the options of an OPT record's RDATA (LEN octets at DATA) into
+// OUT; unknown options are ignored (RFC 6891 §6.1.2). False (FORMERR) when
+// an option overruns the RDATA, the ECS or COOKIE option is bad (read_ecs,
+// read_cookie), or an edns-tcp-keepalive option carries a timeout: a client
+// must send it empty (RFC 7828 §3.2.1). NSID's data, which a query should
+// not carry, is ignored (RFC 5001 §2.1).
+inline bool read_opt_options(const std::uint8_t* data, std::size_t len, EdnsOptions& out) noexcept {
   std::size_t at = 0;
   while (at < len) {
     if (len - at < 4) return false;
     const std::uint16_t code = static_cast<std::uint16_t>(data[at] << 8 | data[at + 1]);
     const std::size_t option_len = static_cast<std::size_t>(data[at + 2] << 8 | data[at + 3]);
     if (len - at - 4 < option_len) return false;
-    if (code == kOptionEcs && !read_ecs(ecs, data + at + 4, option_len)) return false;
+    const std::uint8_t* value = data + at + 4;
+    switch (code) {
+      case kOptionEcs:
+        if (!read_ecs(out.ecs, value, option_len)) return false;
+        break;
+      case kOptionCookie:
+        if (!read_cookie(out.cookie, value, option_len)) return false;
+        break;
+      case kOptionNsid: out.nsid = true; break;
+      case kOptionKeepalive:
+        if (option_len != 0) return false;
+        out.keepalive = true;
+        break;
+      default: break;
+    }
     at += 4 + option_len;
   }
   return true;

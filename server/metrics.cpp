@@ -43,9 +43,11 @@ std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
 }
 
 std::size_t rcode_bucket(const AnswerInfo& info) noexcept {
-  if (info.size == 0) return 8;
+  if (info.size == 0) return 10;
   if (info.rcode <= rcode::REFUSED) return info.rcode;
-  return info.rcode == rcode::BADVERS ? 6 : 7;
+  if (info.rcode == rcode::NOTAUTH) return 6;
+  if (info.rcode == rcode::BADVERS) return 7;
+  return info.rcode == rcode::BADCOOKIE ? 8 : 9;
 }
 
 std::string qtype_label(std::size_t bucket) {
@@ -54,8 +56,9 @@ std::string qtype_label(std::size_t bucket) {
 }
 
 const char* rcode_label(std::size_t bucket) {
-  static const char* const names[kRcodeBuckets] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-                                                   "REFUSED", "BADVERS", "other",    "dropped"};
+  static const char* const names[kRcodeBuckets] = {"NOERROR",   "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                                   "NOTIMP",    "REFUSED", "NOTAUTH",  "BADVERS",
+                                                   "BADCOOKIE", "other",   "dropped"};
   return names[bucket];
 }
 
@@ -205,8 +208,10 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
                            const health::Table& table, const health::Status& status,
                            const health::ProbeStats& probes) {
   Writer w;
-  w.family("steerdns_build_info", "gauge", "The running build: version and compiler.");
-  w.sample("steerdns_build_info", {{"version", STEERDNS_VERSION}, {"compiler", __VERSION__}}, "1");
+  w.family("steerdns_build_info", "gauge",
+           "The running build: version and compiler, and the identity this instance answers with.");
+  w.sample("steerdns_build_info",
+           {{"version", STEERDNS_VERSION}, {"compiler", __VERSION__}, {"identity", world.identity}}, "1");
   w.family("steerdns_start_time_seconds", "gauge", "When the server started, in seconds since the epoch.");
   w.sample("steerdns_start_time_seconds", {}, number(m.start_time));
 

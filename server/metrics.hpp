@@ -37,8 +37,9 @@ inline void bump(std::atomic<std::uint64_t>& cell, std::uint64_t n = 1) noexcept
 inline constexpr std::array<std::uint16_t, 18> kCountedQtypes{1,  2,  5,  6,  12, 15,  16,  28,  33,
                                                               35, 43, 48, 64, 65, 257, 255, 252, 251};
 inline constexpr std::size_t kQtypeBuckets = kCountedQtypes.size() + 2;  // + other, none
-// NOERROR..REFUSED, BADVERS, other, and "dropped" (no answer sent).
-inline constexpr std::size_t kRcodeBuckets = 9;
+// NOERROR..REFUSED, NOTAUTH, BADVERS, BADCOOKIE, other, and "dropped" (no
+// answer sent).
+inline constexpr std::size_t kRcodeBuckets = 11;
 
 struct alignas(64) WorkerCounters {
   std::array<std::array<std::array<std::atomic<std::uint64_t>, kRcodeBuckets>, kQtypeBuckets>, 2>

@@ -11,6 +11,8 @@ namespace rrtype = zones::rrtype;
 
 namespace {
 
+constexpr std::uint16_t kTypeTsig = 250;
+
 // Skips a possibly compressed name; pointers end it, so nothing loops.
 bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexcept {
   while (pos < size) {
@@ -36,7 +38,42 @@ Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   q.edns_version = p[5];
   q.edns_do = (p[6] & 0x80) != 0;
   // The caller checked that RDLENGTH octets of RDATA are in the packet.
-  if (!read_opt_options(p + 10, read_u16(p + 8), q.ecs)) return Parse::formerr;
+  if (!read_opt_options(p + 10, read_u16(p + 8), q.options)) return Parse::formerr;
+  return Parse::ok;
+}
+
+// An uncompressed name at POS, ending at or before END; false otherwise.
+bool uncompressed_name(const std::uint8_t* p, std::size_t end, std::size_t& pos) noexcept {
+  while (pos < end) {
+    const std::uint8_t len = p[pos];
+    if (len & 0xC0) return false;
+    pos += 1 + len;
+    if (len == 0) return pos <= end;
+  }
+  return false;
+}
+
+// Locates a TSIG record's parts (RFC 8945 §4.2): owner (the key name) and
+// algorithm uncompressed; Time Signed, Fudge, MAC Size, MAC, Original ID,
+// Error, Other Len and Other Data within RDLENGTH.
+Parse read_tsig(Query& q, std::size_t owner_at, std::size_t pos, std::size_t rdlen) noexcept {
+  const std::uint8_t* p = q.packet;
+  std::size_t at = owner_at;
+  if (!uncompressed_name(p, pos, at) || at != pos) return Parse::formerr;
+  const std::size_t end = pos + 10 + rdlen;
+  std::size_t rd = pos + 10;
+  q.tsig_algorithm_at = rd;
+  if (!uncompressed_name(p, end, rd)) return Parse::formerr;
+  q.tsig_algorithm_size = rd - q.tsig_algorithm_at;
+  if (end - rd < 10) return Parse::formerr;
+  const std::size_t mac = read_u16(p + rd + 8);
+  rd += 10;
+  if (end - rd < mac + 6) return Parse::formerr;
+  rd += mac;
+  q.tsig_after_mac_at = rd;
+  if (end - rd - 6 != read_u16(p + rd + 4)) return Parse::formerr;
+  q.tsig_at = owner_at;
+  q.tsig_size = end - owner_at;
   return Parse::ok;
 }
 
@@ -84,6 +121,9 @@ Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
     if (type == rrtype::OPT) {
       if (i < first_additional) return bad;  // OPT only in additional
       if (read_opt(q, owner_at, pos) != Parse::ok) return bad;
+    } else if (type == kTypeTsig) {
+      if (i + 1 != records || i < first_additional) return bad;  // only last (RFC 8945 §5.1)
+      if (read_tsig(q, owner_at, pos, rdlen) != Parse::ok) return bad;
     }
     pos += 10 + rdlen;
   }

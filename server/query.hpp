@@ -37,13 +37,21 @@ struct Query {
   std::uint8_t edns_version = 0;
   bool edns_do = false;
   std::uint16_t edns_payload = 512;
-  ClientSubnet ecs;
+  EdnsOptions options;  // ECS, cookie, NSID and keepalive (server/edns.hpp)
+  // A TSIG record (RFC 8945), the last of the message: its offset and size
+  // (0 when none), and inside it the algorithm name and the fields after
+  // the MAC (Original ID, Error, Other Len, Other Data). Owner and
+  // algorithm are uncompressed, as RFC 8945 §4.2 requires.
+  std::size_t tsig_at = 0, tsig_size = 0;
+  std::size_t tsig_algorithm_at = 0, tsig_algorithm_size = 0;
+  std::size_t tsig_after_mac_at = 0;
   std::string_view name() const noexcept { return {reinterpret_cast<const char*>(qname), qname_size}; }
 };
 
 // Reads IN into Q. Every record is walked (bounds), the OPT record in the
-// additional section read (one at most, owned by the root); other opcodes
-// than QUERY are notimp after their question and OPT were read, so that the
+// additional section read (one at most, owned by the root), a TSIG record
+// located (only as the last record: RFC 8945 §5.1); other opcodes than
+// QUERY are notimp after their question and OPT were read, so that the
 // reply can carry OPT (RFC 6891 §7).
 Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept;
 

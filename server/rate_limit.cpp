@@ -37,6 +37,7 @@ bool client_network(const sockaddr_storage& client, unsigned v4_prefix, unsigned
 std::string_view response_kind_name(ResponseKind kind) noexcept {
   switch (kind) {
     case ResponseKind::answer: return "answer";
+    case ResponseKind::geo_answer: return "geo_answer";
     case ResponseKind::nodata: return "nodata";
     case ResponseKind::nxdomain: return "nxdomain";
     case ResponseKind::referral: return "referral";
@@ -47,6 +48,7 @@ std::string_view response_kind_name(ResponseKind kind) noexcept {
 
 unsigned RateLimitConfig::rate(ResponseKind kind) const noexcept {
   switch (kind) {
+    case ResponseKind::geo_answer: return geo_answers_per_second;
     case ResponseKind::nxdomain: return nxdomains_per_second;
     case ResponseKind::error: return errors_per_second;
     default: return responses_per_second;
@@ -59,7 +61,7 @@ ResponseKind classify_response(std::span<const std::uint8_t> response, const Ans
   const unsigned an = response[6] << 8 | response[7];
   const unsigned ns = response[8] << 8 | response[9];
   const bool aa = (response[2] & 0x04) != 0;
-  if (an > 0) return ResponseKind::answer;
+  if (an > 0) return info.region != AnswerInfo::kNoRegion ? ResponseKind::geo_answer : ResponseKind::answer;
   if (!aa && ns > 0) return ResponseKind::referral;
   return ResponseKind::nodata;
 }
@@ -109,18 +111,22 @@ RateLimiter::Verdict RateLimiter::check(const sockaddr_storage& client,
                                         std::uint64_t now_ms) noexcept {
   Verdict v;
   v.kind = classify_response(response, info);
+  if (info.cookie == CookieState::valid) return v;
   const unsigned rate = config_.rate(v.kind);
   if (rate == 0) return v;
   geoip::Network network;
   if (!client_network(client, config_.ipv4_prefix, config_.ipv6_prefix, network) || exempt(client)) return v;
 
   // The bucket: network and kind; answers and NODATA also by question (name
-  // and type), NXDOMAIN and referrals by zone (a flood of random names in
-  // one zone is one bucket), errors by network alone.
+  // and type), geo answers by question and region, NXDOMAIN and referrals
+  // by zone (a flood of random names in one zone is one bucket), errors by
+  // network alone.
   std::uint64_t h = mix(seed_, static_cast<std::uint64_t>(v.kind) << 8 | (network.v6 ? 1 : 0));
   h = mix(h, static_cast<std::uint64_t>(network.address));
   h = mix(h, static_cast<std::uint64_t>(network.address >> 64));
-  if (v.kind == ResponseKind::answer || v.kind == ResponseKind::nodata) {
+  if (v.kind == ResponseKind::geo_answer) h = mix(h, std::uint64_t{info.geo} << 8 | info.region);
+  if (v.kind == ResponseKind::answer || v.kind == ResponseKind::geo_answer ||
+      v.kind == ResponseKind::nodata) {
     std::uint64_t chunk = 0;
     int filled = 0;
     std::size_t pos = kHeader;

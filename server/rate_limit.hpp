@@ -2,10 +2,15 @@
 // answers are counted per client network (a /24 or /56 by default) and
 // response kind, and for answers and NODATA also per question, so a
 // resolver asking many different names is not limited while a flood of
-// one answer towards a spoofed victim is. Past the kind's rate in one
-// second, every SLIP-th limited response goes out as an empty TC=1 answer
-// (a real client retries over TCP, which is not limited) and the others
-// are dropped. TCP is never limited: its source addresses cannot be forged.
+// one answer towards a spoofed victim is. Geo answers are counted per
+// client network, question and answered region, at a rate of their own: a
+// resolver asking one geo name for many client subnets (ECS) gets one small
+// answer per region, which is what a spoofed victim would receive, and a
+// busy resolver must never be cut off. Past the kind's rate in one second,
+// every SLIP-th limited response goes out as an empty TC=1 answer (a real
+// client retries over TCP) and the others are dropped. Never limited: TCP
+// (its source addresses cannot be forged) and queries with a valid server
+// cookie (RFC 7873 §5.3.2: the client proved its address).
 //
 // The table is one array of 64-bit words shared by every worker, updated
 // with compare-and-swap: no lock, and a client's count is the same whatever
@@ -31,13 +36,14 @@
 
 namespace steerdns::server {
 
-enum class ResponseKind : std::uint8_t { answer, nodata, nxdomain, referral, error };
-inline constexpr std::size_t kResponseKinds = 5;
+enum class ResponseKind : std::uint8_t { answer, geo_answer, nodata, nxdomain, referral, error };
+inline constexpr std::size_t kResponseKinds = 6;
 std::string_view response_kind_name(ResponseKind kind) noexcept;
 
 struct RateLimitConfig {
-  // Responses per second and bucket; 0 for all three: rate limiting is off.
-  unsigned responses_per_second = 0;  // answers, NODATA and referrals
+  // Responses per second and bucket; 0 for all four: rate limiting is off.
+  unsigned responses_per_second = 0;    // answers, NODATA and referrals
+  unsigned geo_answers_per_second = 0;  // answers by a geo name's region
   unsigned nxdomains_per_second = 0;
   unsigned errors_per_second = 0;  // FORMERR, SERVFAIL, REFUSED, NOTIMP, BADVERS
   unsigned slip = 2;               // 0: drop every limited response; 1: slip all
@@ -49,7 +55,7 @@ struct RateLimitConfig {
   bool operator==(const RateLimitConfig&) const = default;
 
   bool enabled() const noexcept {
-    return responses_per_second + nxdomains_per_second + errors_per_second > 0;
+    return responses_per_second + geo_answers_per_second + nxdomains_per_second + errors_per_second > 0;
   }
   unsigned rate(ResponseKind kind) const noexcept;
 };

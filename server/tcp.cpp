@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <memory>
 
 #include "server/answer.hpp"
@@ -125,10 +127,12 @@ void tcp_process(TcpConnection* c) {
     if (c->have - pos < 2 + len) break;
     const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
     const World& world = w.pin.refresh();
+    const bool logged = w.shared.config.query_log;
+    const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     const AnswerInfo info = answer(world, w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
-                                   Transport::tcp, &c->peer);
+                                   Transport::tcp, &c->peer, static_cast<std::uint32_t>(std::time(nullptr)));
     w.shared.metrics.count(w.index, world, Transport::tcp, info);
-    if (w.shared.config.query_log) w.log_query("tcp", c->peer, query, info);
+    if (logged) w.log_query("tcp", c->peer, query, info, world, std::chrono::steady_clock::now() - started);
     pos += 2 + len;
     if (info.size == 0) {  // nothing to say to this: end the conversation
       tcp_close(c);

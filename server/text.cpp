@@ -43,6 +43,7 @@ std::string rcode_text(std::uint16_t rcode) {
                                       "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE"};
   if (rcode < std::size(names)) return names[rcode];
   if (rcode == 16) return "BADVERS";
+  if (rcode == 23) return "BADCOOKIE";
   return "RCODE" + std::to_string(rcode);
 }
 

@@ -1,6 +1,8 @@
 #include "server/udp.hpp"
 
 #include <cerrno>
+#include <chrono>
+#include <ctime>
 
 #include "server/socket.hpp"
 #include "server/worker.hpp"
@@ -36,8 +38,10 @@ void reply_from_destination(const msghdr& received, msghdr& reply) {
 
 std::size_t answer_datagram(Worker& w, const World& world, const health::Table& table,
                             std::span<const std::uint8_t> query, const sockaddr_storage& peer,
-                            std::span<std::uint8_t> out) {
-  AnswerInfo info = answer(world, table, query, out, Transport::udp, &peer);
+                            std::span<std::uint8_t> out, std::uint32_t now) {
+  const bool logged = w.shared.config.query_log;
+  const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  AnswerInfo info = answer(world, table, query, out, Transport::udp, &peer, now);
   if (w.shared.limiter != nullptr && info.size > 0) {
     const RateLimiter::Verdict v = w.shared.limiter->check(peer, {out.data(), info.size}, info,
                                                            uv_now(&w.loop));
@@ -53,7 +57,7 @@ std::size_t answer_datagram(Worker& w, const World& world, const health::Table& 
     }
   }
   w.shared.metrics.count(w.index, world, Transport::udp, info);
-  if (w.shared.config.query_log) w.log_query("udp", peer, query, info);
+  if (logged) w.log_query("udp", peer, query, info, world, std::chrono::steady_clock::now() - started);
   return info.size;
 }
 
@@ -88,6 +92,7 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
     // World first: its health slots were published before it was.
     const World& world = w.pin.refresh();
     const health::Table& table = w.health.refresh();
+    const auto now = static_cast<std::uint32_t>(std::time(nullptr));
     int replies = 0;
     for (int i = 0; i < received; ++i) {
       const msghdr& h = b.recv[i].msg_hdr;
@@ -96,7 +101,7 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
-      const std::size_t size = answer_datagram(w, world, table, query, b.peers[i], b.out[i]);
+      const std::size_t size = answer_datagram(w, world, table, query, b.peers[i], b.out[i], now);
       if (size == 0) continue;
       b.send_iov[replies] = {b.out[i].data(), size};
       msghdr& out = b.send[replies].msg_hdr;

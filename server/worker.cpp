@@ -120,10 +120,46 @@ void Worker::log_limited(const sockaddr_storage& peer, const RateLimiter::Verdic
   last_limit_log = now;
 }
 
+namespace {
+
+std::string_view cookie_text(CookieState state) {
+  switch (state) {
+    case CookieState::none: return "none";
+    case CookieState::client_only: return "client";
+    case CookieState::valid: return "valid";
+    case CookieState::invalid: return "invalid";
+  }
+  return "none";
+}
+
+// "192.0.2.0/24 scope=20", or "-" without ECS.
+std::string ecs_text(const AnswerInfo& info) {
+  if (!info.ecs.present) return "-";
+  geoip::Network n;
+  n.v6 = info.ecs.family == 2;
+  n.prefix = info.ecs.source;
+  for (int i = 0; i < (n.v6 ? 16 : 4); ++i) n.address = (n.address << 8) | info.ecs.address[i];
+  return fmt::format("{} scope={}", n.text(), info.ecs_scope);
+}
+
+}  // namespace
+
 void Worker::log_query(const char* transport, const sockaddr_storage& peer,
-                       std::span<const std::uint8_t> query, const AnswerInfo& info) {
-  spdlog::info("query {} {} {} {} {} {}b{}", transport, address_text(peer), question_text(query),
-               qtype_text(info.qtype), rcode_text(info.rcode), info.size, info.truncated ? " TC" : "");
+                       std::span<const std::uint8_t> query, const AnswerInfo& info, const World& world,
+                       std::chrono::steady_clock::duration spent) {
+  std::string_view region = "-";
+  const auto& geo_names = world.zones.geo_names();
+  if (info.geo < geo_names.size() && info.region < geo_names[info.geo]->regions.size())
+    region = geo_names[info.geo]->regions[info.region].name;
+  std::string flags;
+  for (const auto& [on, name] : {std::pair{info.truncated, "tc"}, std::pair{info.degraded, "degraded"},
+                                 std::pair{info.all_down, "all_down"}})
+    if (on) flags += flags.empty() ? name : fmt::format(",{}", name);
+  spdlog::info(
+      "query {} client={} ecs={} name={} type={} rcode={} region={} size={} flags={} cookie={} us={}",
+      transport, address_text(peer), ecs_text(info), question_text(query), qtype_text(info.qtype),
+      rcode_text(info.rcode), region, info.size, flags.empty() ? "-" : flags, cookie_text(info.cookie),
+      std::chrono::duration_cast<std::chrono::microseconds>(spent).count());
 }
 
 }  // namespace steerdns::server

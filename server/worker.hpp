@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -78,8 +79,11 @@ struct Worker {
     spdlog::error(fmt, std::forward<Args>(args)...);
   }
 
+  // The query log line of one answer (logging.query_log): client, client
+  // subnet and scope, question, rcode, answered region, size, flags, the
+  // cookie's state and the time answer() took.
   void log_query(const char* transport, const sockaddr_storage& peer, std::span<const std::uint8_t> query,
-                 const AnswerInfo& info);
+                 const AnswerInfo& info, const World& world, std::chrono::steady_clock::duration spent);
 
   int index;
   Shared& shared;

@@ -3,6 +3,7 @@
 // slots recorded where answer() reads health (health/).
 #include "server/world.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "common/load_error.hpp"
@@ -111,6 +112,11 @@ std::shared_ptr<const World> build_world(const Config& config, health::Prober* p
   auto world = std::make_shared<World>();
   world->zones = zones::ZoneTable(std::move(zones));
   world->edns_payload = config.edns_payload;
+  world->cookies = config.cookies;
+  world->identity = config.identity;
+  world->version = config.version;
+  world->tcp_keepalive = static_cast<std::uint16_t>(
+      std::min<std::int64_t>(config.tcp.idle_timeout.count() / 100, UINT16_MAX));
   compile_geo(*world, config.geoip_database);
   const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
   // Last: the prober starts new checks only for a world that is complete.

@@ -12,6 +12,7 @@
 #include "geoip/geoip.hpp"
 #include "health/prober.hpp"
 #include "health/registry.hpp"
+#include "server/cookie.hpp"
 #include "zones/zone.hpp"
 
 namespace steerdns::server {
@@ -43,6 +44,15 @@ struct World {
   zones::ZoneTable zones;
   // Our EDNS UDP payload: the largest UDP answer we send to EDNS clients.
   std::uint16_t edns_payload = 1232;
+  // DNS Cookies (server/cookie.hpp): off, or the secrets that make them.
+  CookieSecrets cookies;
+  // Who answers: NSID (RFC 5001) and CH TXT id.server / hostname.bind;
+  // empty: neither is answered. VERSION: CH TXT version.bind / version.server
+  // when not empty.
+  std::string identity;
+  std::string version;
+  // The TCP idle timeout in units of 100 ms, for edns-tcp-keepalive (RFC 7828).
+  std::uint16_t tcp_keepalive = 50;
   // Loaded only when some zone has geo names; kept for explanations.
   std::shared_ptr<const geoip::Database> geo_database;
   // The policy and compiled classifier of each geo name, by GeoName::id.

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,10 +92,10 @@ struct Reply {
 
 inline Reply ask(const server::World& world, const health::Table& table,
                  const std::vector<std::uint8_t>& query, server::Transport transport = server::Transport::udp,
-                 const sockaddr_storage* source = nullptr) {
+                 const sockaddr_storage* source = nullptr, std::uint32_t now = 0) {
   Reply r;
   r.wire.resize(server::kMaxTcpMessage);
-  r.info = server::answer(world, table, query, r.wire, transport, source);
+  r.info = server::answer(world, table, query, r.wire, transport, source, now);
   r.wire.resize(r.info.size);
   if (r.info.size > 0) REQUIRE(ldns_wire2pkt(&r.pkt, r.wire.data(), r.wire.size()) == LDNS_STATUS_OK);
   return r;
@@ -102,9 +103,41 @@ inline Reply ask(const server::World& world, const health::Table& table,
 
 inline Reply ask(const server::World& world, const std::vector<std::uint8_t>& query,
                  server::Transport transport = server::Transport::udp,
-                 const sockaddr_storage* source = nullptr) {
+                 const sockaddr_storage* source = nullptr, std::uint32_t now = 0) {
   static const health::Table all_up;
-  return ask(world, all_up, query, transport, source);
+  return ask(world, all_up, query, transport, source, now);
+}
+
+// Appends an EDNS option (CODE, DATA) to the OPT record of QUERY, a query
+// from make_query(..., {.edns = true}) whose only record is its OPT.
+inline void add_option(std::vector<std::uint8_t>& query, std::uint16_t code,
+                       const std::vector<std::uint8_t>& data) {
+  std::size_t pos = 12;
+  while (query[pos] != 0) pos += 1 + query[pos];
+  const std::size_t rdlength_at = pos + 1 + 4 + 9;  // root, QTYPE QCLASS; OPT's owner TYPE CLASS TTL
+  REQUIRE(query.size() >= rdlength_at + 2);
+  const std::size_t rdlength = (query[rdlength_at] << 8 | query[rdlength_at + 1]) + 4 + data.size();
+  query[rdlength_at] = static_cast<std::uint8_t>(rdlength >> 8);
+  query[rdlength_at + 1] = static_cast<std::uint8_t>(rdlength);
+  const std::uint8_t head[4] = {static_cast<std::uint8_t>(code >> 8), static_cast<std::uint8_t>(code),
+                                static_cast<std::uint8_t>(data.size() >> 8),
+                                static_cast<std::uint8_t>(data.size())};
+  query.insert(query.end(), head, head + 4);
+  query.insert(query.end(), data.begin(), data.end());
+}
+
+// The data of option CODE in R's OPT record; nullopt when it has none.
+inline std::optional<std::vector<std::uint8_t>> reply_option(const Reply& r, std::uint16_t code) {
+  ldns_rdf* rdf = ldns_pkt_edns_data(r.pkt);
+  if (rdf == nullptr) return std::nullopt;
+  const std::uint8_t* d = ldns_rdf_data(rdf);
+  const std::size_t size = ldns_rdf_size(rdf);
+  for (std::size_t at = 0; at + 4 <= size;) {
+    const std::size_t len = d[at + 2] << 8 | d[at + 3];
+    if ((d[at] << 8 | d[at + 1]) == code) return std::vector<std::uint8_t>(d + at + 4, d + at + 4 + len);
+    at += 4 + len;
+  }
+  return std::nullopt;
 }
 
 // A query with ECS ADDRESS/SOURCE (family by the address's form).

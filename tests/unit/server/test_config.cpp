@@ -88,3 +88,52 @@ TEST_CASE("socket addresses") {
   CHECK_FALSE(server::parse_socket_address("127.0.0.1:70000", a));
   CHECK_FALSE(server::parse_socket_address("localhost:53", a));
 }
+
+TEST_CASE("config: identity, version, cookies and the geo answer rate") {
+  TempDir dir;
+  dir.write("zones/example.com.yaml", kZone);
+  dir.write("secret", "000102030405060708090a0b0c0d0e0f\n");
+  const auto defaults = server::load_config(
+      dir.write("a.yaml", "server: {listen: [127.0.0.1:5353]}\nzones: zones\n"));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  CHECK(defaults.identity == host);
+  CHECK(defaults.version.empty());
+  CHECK(defaults.cookies.enabled);
+  CHECK_FALSE(defaults.rate_limit.enabled());
+  // The process's secret: the same at every load, so a reload keeps cookies.
+  const auto again = server::load_config(dir.path() / "a.yaml");
+  CHECK(again.cookies.current == defaults.cookies.current);
+
+  const auto set = server::load_config(dir.write("b.yaml", R"(server:
+  listen: [127.0.0.1:5353]
+  identity: ns2.example.net
+  version: "steerdns"
+  cookies: {secret_file: secret}
+  rate_limit: {responses_per_second: 100}
+zones: zones
+)"));
+  CHECK(set.identity == "ns2.example.net");
+  CHECK(set.version == "steerdns");
+  CHECK(set.cookies.current[15] == 0x0f);
+  CHECK(set.rate_limit.geo_answers_per_second == 5000);
+  CHECK(set.rate_limit.responses_per_second == 100);
+
+  const auto off = server::load_config(dir.write("c.yaml", R"(server:
+  listen: [127.0.0.1:5353]
+  identity: ""
+  cookies: {enabled: false}
+  rate_limit: {responses_per_second: 100, geo_answers_per_second: 300}
+zones: zones
+)"));
+  CHECK(off.identity.empty());
+  CHECK_FALSE(off.cookies.enabled);
+  CHECK(off.rate_limit.geo_answers_per_second == 300);
+
+  CHECK(config_error("server:\n  listen: [127.0.0.1:5353]\n  cookies: {secret_file: nothing}\nzones: zones\n")
+            .find("nothing: cannot read the cookie secret file") != std::string::npos);
+  CHECK(config_error("server:\n  listen: [127.0.0.1:5353]\n  identity: \"a\\tb\"\nzones: zones\n")
+            .find(":3: identity holds a control character") != std::string::npos);
+  CHECK(config_error("server:\n  listen: [127.0.0.1:5353]\n  cookies: {secret: x}\nzones: zones\n")
+            .find("unknown key 'secret'") != std::string::npos);
+}

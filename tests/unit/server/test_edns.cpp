@@ -1,4 +1,5 @@
-// server/edns.hpp on its own: OPT options and EDNS Client Subnet (RFC 7871).
+// server/edns.hpp on its own: OPT options, EDNS Client Subnet (RFC 7871),
+// cookies (RFC 7873), NSID (RFC 5001) and edns-tcp-keepalive (RFC 7828).
 #include <doctest/doctest.h>
 
 #include <vector>
@@ -16,8 +17,15 @@ std::vector<std::uint8_t> option(std::uint16_t code, std::vector<std::uint8_t> d
   return data;
 }
 
+bool read(const std::vector<std::uint8_t>& rdata, server::EdnsOptions& options) {
+  return server::read_opt_options(rdata.data(), rdata.size(), options);
+}
+
 bool read(const std::vector<std::uint8_t>& rdata, server::ClientSubnet& ecs) {
-  return server::read_opt_options(rdata.data(), rdata.size(), ecs);
+  server::EdnsOptions options;
+  const bool ok = read(rdata, options);
+  ecs = options.ecs;
+  return ok;
 }
 
 std::vector<std::uint8_t> operator+(std::vector<std::uint8_t> a, const std::vector<std::uint8_t>& b) {
@@ -65,4 +73,46 @@ TEST_CASE("ECS (RFC 7871 §7.1.1): what makes the query FORMERR") {
   CHECK_FALSE(rejects({0, 2, 128, 0, 0x20, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}));
   server::ClientSubnet twice;
   CHECK_FALSE(read(option(8, {0, 1, 0, 0}) + option(8, {0, 1, 0, 0}), twice));
+}
+
+TEST_CASE("COOKIE (RFC 7873 §5.2.2): a client cookie, or one with a server cookie of 8 to 32 octets") {
+  server::EdnsOptions client;
+  REQUIRE(read(option(10, {1, 2, 3, 4, 5, 6, 7, 8}), client));
+  CHECK(client.cookie.present);
+  CHECK(client.cookie.server_size() == 0);
+  CHECK(client.cookie.client()[7] == 8);
+
+  std::vector<std::uint8_t> both{1, 2, 3, 4, 5, 6, 7, 8};
+  for (int i = 0; i < 16; ++i) both.push_back(static_cast<std::uint8_t>(0xA0 + i));
+  server::EdnsOptions full;
+  REQUIRE(read(option(10, both), full));
+  CHECK(full.cookie.server_size() == 16);
+  CHECK(full.cookie.server()[0] == 0xA0);
+  CHECK(full.cookie.server()[15] == 0xAF);
+
+  auto rejects = [](std::size_t size) {
+    server::EdnsOptions o;
+    return !read(option(10, std::vector<std::uint8_t>(size, 7)), o);
+  };
+  for (std::size_t size : {0, 1, 7, 9, 15, 41, 64}) CHECK_MESSAGE(rejects(size), size);
+  for (std::size_t size : {8, 16, 24, 40}) CHECK_MESSAGE(!rejects(size), size);
+  server::EdnsOptions twice;
+  CHECK_FALSE(read(option(10, {1, 2, 3, 4, 5, 6, 7, 8}) + option(10, {1, 2, 3, 4, 5, 6, 7, 8}), twice));
+}
+
+TEST_CASE("NSID is a request whatever it carries; edns-tcp-keepalive must come empty") {
+  server::EdnsOptions o;
+  REQUIRE(read(option(3, {}) + option(11, {}), o));
+  CHECK(o.nsid);
+  CHECK(o.keepalive);
+  server::EdnsOptions with_data;
+  CHECK(read(option(3, {1, 2}), with_data));
+  CHECK(with_data.nsid);
+  server::EdnsOptions timeout;
+  CHECK_FALSE(read(option(11, {0, 50}), timeout));  // RFC 7828 §3.2.1: FORMERR
+  server::EdnsOptions none;
+  CHECK(read(option(12, {0, 0}), none));
+  CHECK_FALSE(none.nsid);
+  CHECK_FALSE(none.keepalive);
+  CHECK_FALSE(none.cookie.present);
 }

@@ -181,3 +181,29 @@ TEST_CASE("rate limit: the slip response is the question with TC=1 and no record
   ldns_pkt_free(pkt);
   CHECK(size == 12 + 17 + 4);
 }
+
+TEST_CASE("rate limit: geo answers by question and answered region, at their own rate") {
+  RateLimitConfig c = config(2);
+  c.geo_answers_per_second = 6;
+  RateLimiter rrl(c);
+  auto paris = respond("www.example.com");
+  paris.info.geo = 0;
+  paris.info.region = 0;
+  CHECK(server::classify_response(paris.wire, paris.info) == ResponseKind::geo_answer);
+  auto virginia = paris;
+  virginia.info.region = 1;
+  CHECK(send(rrl, "192.0.2.1", paris, 10)[static_cast<int>(RateAction::pass)] == 6);
+  CHECK(send(rrl, "192.0.2.1", virginia, 10)[static_cast<int>(RateAction::pass)] == 6);
+  // Static answers keep theirs.
+  CHECK(send(rrl, "192.0.2.1", respond("www.example.com"), 10)[static_cast<int>(RateAction::pass)] == 2);
+}
+
+TEST_CASE("rate limit: a query with a valid server cookie is never limited; a client cookie alone is") {
+  RateLimiter rrl(config(3));
+  auto proven = respond("www.example.com");
+  proven.info.cookie = server::CookieState::valid;
+  CHECK(send(rrl, "192.0.2.1", proven, 50)[static_cast<int>(RateAction::pass)] == 50);
+  auto first = respond("mail.example.com");
+  first.info.cookie = server::CookieState::client_only;
+  CHECK(send(rrl, "192.0.2.1", first, 10)[static_cast<int>(RateAction::pass)] == 3);
+}

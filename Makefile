@@ -9,7 +9,10 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
   libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev libbenchmark-dev \
   libcurl4-openssl-dev nlohmann-json3-dev openssl ca-certificates \
   libcpp-httplib-dev libsystemd-dev help2man systemd \
-  dnsutils knot-dnsutils unbound
+  dnsutils knot-dnsutils unbound pdns-recursor
+# Resolvers the tests start themselves: installing them must not leave a
+# system service running (it would take 127.0.0.1:53 and prime the root).
+DAEMON_PACKAGES := unbound pdns-recursor
 # Only for bench/.
 BENCH_PACKAGES := dnsperf util-linux time
 # Only for `make fuzz`: clang, its libFuzzer and sanitizer runtimes
@@ -34,6 +37,10 @@ define apt_install
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	  if [ -d /run/systemd/system ]; then \
+	    for p in $$missing; do case " $(DAEMON_PACKAGES) " in *" $$p "*) \
+	      $$sudo systemctl disable --now $$p.service >/dev/null 2>&1 || true;; esac; done; \
+	  fi; \
 	fi
 endef
 

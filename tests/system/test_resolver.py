@@ -5,87 +5,39 @@ regions, and unbound answers later clients inside our ECS scope from its cache
 without asking steerdns again (the point of returning the widest scope)."""
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
 from geozones import EXAMPLE_ZONE, PARIS, SINGAPORE, VIRGINIA, subnet  # noqa: E402
-
-UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
-
-UNBOUND_CONF = """server:
-    interface: 127.0.0.1
-    port: {port}
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{dir}"
-    pidfile: ""
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    do-ip6: no
-    access-control: 127.0.0.0/8 allow
-    do-not-query-localhost: no
-    qname-minimisation: no
-    module-config: "subnetcache iterator"
-    send-client-subnet: 127.0.0.1
-    max-client-subnet-ipv4: 24
-    max-client-subnet-ipv6: 56
-stub-zone:
-    name: "example.com"
-    stub-addr: 127.0.0.1@{upstream}
-    stub-prime: no
-remote-control:
-    control-enable: no
-"""
+from resolvers import Unbound, installed  # noqa: E402
 
 
-@unittest.skipUnless(os.path.exists(UNBOUND), "unbound is not installed")
+@unittest.skipUnless(installed(Unbound), "unbound is not installed")
 class ThroughUnbound(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = h.Server({"example.com.yaml": EXAMPLE_ZONE}, query_log=True)
         cls.srv.start()
-        cls.dir = tempfile.mkdtemp(prefix="steerdns-unbound-")
-        cls.port = h.free_port()
-        conf = os.path.join(cls.dir, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(UNBOUND_CONF.format(port=cls.port, dir=cls.dir, upstream=cls.srv.port))
-        cls.log = open(os.path.join(cls.dir, "unbound.log"), "w+")
-        cls.unbound = subprocess.Popen([UNBOUND, "-d", "-c", conf], stdout=cls.log,
-                                       stderr=subprocess.STDOUT)
         try:
-            h.wait_for(lambda: cls.unbound.poll() is None and
-                       h.dig(cls.port, "www.example.com", "A", time_=1).status == "NOERROR",
-                       what="unbound answering")
-        except Exception:
-            cls.tearDownClass()
+            cls.unbound = Unbound(cls.srv.port).start()
+        except BaseException:
+            cls.srv.close()
             raise
+        cls.port = cls.unbound.port
 
     @classmethod
     def tearDownClass(cls):
-        if cls.unbound.poll() is None:
-            cls.unbound.terminate()
-            try:
-                cls.unbound.wait(10)
-            except subprocess.TimeoutExpired:
-                cls.unbound.kill()
-                cls.unbound.wait()
-        cls.log.close()
+        cls.unbound.stop()
         cls.srv.stop()
         cls.srv.close()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def upstream_queries(self, name="artifacts.example.com."):
         """How many times steerdns was asked NAME (its query log)."""
         return sum(1 for line in self.srv.log().splitlines()
-                   if " query " in line and " %s A " % name in line)
+                   if " query " in line and " name=%s type=A " % name in line)
 
     def ask(self, client):
         r = h.dig(self.port, "artifacts.example.com", "A", "+subnet=" + client)

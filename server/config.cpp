@@ -341,7 +341,22 @@ Config load_config(const std::string& path) {
   }
   if (const auto admin = doc.root["admin"]) read_admin(doc, admin, config);
   if (const auto logging = doc.root["logging"]) {
-    common::require_map_keys(doc, logging, "logging", {"level", "query_log"});
+    common::require_map_keys(doc, logging, "logging", {"level", "query_log", "dnstap"});
+    if (const auto dnstap = logging["dnstap"]) {
+      common::require_map_keys(doc, dnstap, "logging.dnstap", {"socket", "queries", "responses"});
+      if (!dnstap["socket"])
+        fail_at(doc, dnstap, "logging.dnstap: 'socket' (a unix socket path) is required");
+      config.dnstap.socket =
+          fs::absolute(common::path_beside(doc, common::read_string(doc, dnstap["socket"], "socket")))
+              .string();
+      std::error_code ec;
+      const fs::path folder = fs::path(config.dnstap.socket).parent_path();
+      if (!fs::is_directory(folder, ec))
+        fail_at(doc, dnstap["socket"], "socket: the folder '" + folder.string() + "' does not exist");
+      if (dnstap["queries"]) config.dnstap.queries = common::read_bool(doc, dnstap["queries"], "queries");
+      if (dnstap["responses"])
+        config.dnstap.responses = common::read_bool(doc, dnstap["responses"], "responses");
+    }
     if (logging["level"]) {
       config.log_level = common::read_string(doc, logging["level"], "level");
       const char* levels[] = {"trace", "debug", "info", "warn", "error"};

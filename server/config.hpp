@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/cookie.hpp"
+#include "server/dnstap.hpp"
 #include "server/rate_limit.hpp"
 
 namespace steerdns::server {
@@ -73,6 +74,7 @@ struct Config {
   std::string user;
   std::string log_level = "info";
   bool query_log = false;
+  DnstapConfig dnstap;  // logging.dnstap; off unless configured
 };
 
 Config load_config(const std::string& path);

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "server/dnstap.hpp"
 #include "server/failover.hpp"
 #include "server/text.hpp"
 #include "zones/name.hpp"
@@ -266,6 +267,13 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
       w.sample("steerdns_rate_limited_total",
                {{"kind", response_kind_name(static_cast<ResponseKind>(k))}, {"action", kActions[a]}}, n);
     }
+  if (m.dnstap != nullptr) {
+    w.family("steerdns_dnstap_frames_total", "counter",
+             "dnstap frames queued for the writer, or dropped because its queue was full (the reader "
+             "is slow or not connected).");
+    w.sample("steerdns_dnstap_frames_total", {{"result", "queued"}}, m.dnstap->queued());
+    w.sample("steerdns_dnstap_frames_total", {{"result", "dropped"}}, m.dnstap->dropped());
+  }
   w.family("steerdns_tcp_connections", "gauge", "TCP connections open now.");
   w.sample("steerdns_tcp_connections", {}, m.tcp_connections.load(std::memory_order_relaxed));
 

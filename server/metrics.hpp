@@ -85,6 +85,8 @@ struct ReloadStats {
   std::string last_error;  // under mutex
 };
 
+class Dnstap;  // server/dnstap.hpp
+
 struct Metrics {
   explicit Metrics(unsigned workers);
 
@@ -92,7 +94,8 @@ struct Metrics {
   GeoCounters geo;
   ReloadStats reloads;
   std::atomic<unsigned> tcp_connections{0};
-  double start_time = 0;  // seconds since the epoch
+  double start_time = 0;           // seconds since the epoch
+  const Dnstap* dnstap = nullptr;  // set while a runtime with dnstap runs
 
   // Gives every geo name of WORLD its counter slots (World::geo_counters).
   void assign(World& world);

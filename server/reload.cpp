@@ -46,6 +46,7 @@ void Reloader::warn_restart_only_changes(const Config& next) const {
   if (next.tcp != config.tcp) warn("server.tcp");
   if (next.rate_limit != config.rate_limit) warn("server.rate_limit");
   if (next.query_log != config.query_log) warn("logging.query_log");
+  if (next.dnstap != config.dnstap) warn("logging.dnstap");
   if (next.state_file != config.state_file) warn("health.state_file");
   if (next.admin.enabled != config.admin.enabled || next.admin.text != config.admin.text ||
       next.admin.token != config.admin.token)

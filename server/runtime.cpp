@@ -23,18 +23,24 @@ struct Runtime::Impl {
         metrics(metrics),
         publication(std::move(world)),
         limiter(config.rate_limit.enabled() ? std::make_unique<RateLimiter>(config.rate_limit) : nullptr),
-        shared{config, publication, prober.table(), metrics, limiter.get(), {}},
+        dnstap(config.dnstap.socket.empty()
+                   ? nullptr
+                   : std::make_unique<Dnstap>(config.dnstap, config.identity, config.workers)),
+        shared{config, publication, prober.table(), metrics, limiter.get(), dnstap.get(), {}},
         reloader(config, publication, prober, metrics, [this] { retired_worlds = 1; }) {
     if (config.admin.enabled)
       admin = std::make_unique<Admin>(
           AdminContext{config, publication, prober, metrics, [this] { return reloader.request(); }});
+    metrics.dnstap = dnstap.get();
   }
+  ~Impl() { metrics.dnstap = nullptr; }
 
   Config config;
   health::Prober& prober;
   Metrics& metrics;
   common::Publication<World> publication;
   std::unique_ptr<RateLimiter> limiter;
+  std::unique_ptr<Dnstap> dnstap;  // logging.dnstap; outlives the workers
   Shared shared;
   Reloader reloader;
   std::vector<std::unique_ptr<Worker>> workers;

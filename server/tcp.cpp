@@ -129,10 +129,18 @@ void tcp_process(TcpConnection* c) {
     const World& world = w.pin.refresh();
     const bool logged = w.shared.config.query_log;
     const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    timespec received{};
+    if (w.shared.dnstap != nullptr) clock_gettime(CLOCK_REALTIME, &received);
     const AnswerInfo info = answer(world, w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
                                    Transport::tcp, &c->peer, static_cast<std::uint32_t>(std::time(nullptr)));
     w.shared.metrics.count(w.index, world, Transport::tcp, info);
     if (logged) w.log_query("tcp", c->peer, query, info, world, std::chrono::steady_clock::now() - started);
+    if (w.shared.dnstap != nullptr) {
+      timespec answered{};
+      clock_gettime(CLOCK_REALTIME, &answered);
+      w.shared.dnstap->log(w.index, Transport::tcp, c->peer, c->local_known ? &c->local : nullptr, query,
+                           {w.tcp_answer.get(), info.size}, info.zone, received, answered);
+    }
     pos += 2 + len;
     if (info.size == 0) {  // nothing to say to this: end the conversation
       tcp_close(c);
@@ -217,6 +225,10 @@ void on_tcp_connection(Worker& w, int fd) {
   }
   int len = sizeof c->peer;
   uv_tcp_getpeername(&c->tcp, reinterpret_cast<sockaddr*>(&c->peer), &len);
+  if (w.shared.dnstap != nullptr) {
+    len = sizeof c->local;
+    c->local_known = uv_tcp_getsockname(&c->tcp, reinterpret_cast<sockaddr*>(&c->local), &len) == 0;
+  }
   const unsigned limit = w.shared.config.tcp.max_connections;
   if (w.shared.metrics.tcp_connections.fetch_add(1, std::memory_order_relaxed) >= limit) {
     w.shared.metrics.tcp_connections.fetch_sub(1, std::memory_order_relaxed);

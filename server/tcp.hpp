@@ -76,6 +76,8 @@ struct TcpConnection {
   uv_timer_t timer;
   Worker* worker = nullptr;
   sockaddr_storage peer{};
+  sockaddr_storage local{};  // read only when dnstap is on (local_known)
+  bool local_known = false;
   ClientKey client;
   std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(1024);
   std::size_t have = 0;

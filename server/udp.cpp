@@ -38,9 +38,11 @@ void reply_from_destination(const msghdr& received, msghdr& reply) {
 
 std::size_t answer_datagram(Worker& w, const World& world, const health::Table& table,
                             std::span<const std::uint8_t> query, const sockaddr_storage& peer,
-                            std::span<std::uint8_t> out, std::uint32_t now) {
+                            const sockaddr_storage* local, std::span<std::uint8_t> out, std::uint32_t now) {
   const bool logged = w.shared.config.query_log;
   const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  timespec received{};
+  if (w.shared.dnstap != nullptr) clock_gettime(CLOCK_REALTIME, &received);
   AnswerInfo info = answer(world, table, query, out, Transport::udp, &peer, now);
   if (w.shared.limiter != nullptr && info.size > 0) {
     const RateLimiter::Verdict v = w.shared.limiter->check(peer, {out.data(), info.size}, info,
@@ -58,6 +60,12 @@ std::size_t answer_datagram(Worker& w, const World& world, const health::Table& 
   }
   w.shared.metrics.count(w.index, world, Transport::udp, info);
   if (logged) w.log_query("udp", peer, query, info, world, std::chrono::steady_clock::now() - started);
+  if (w.shared.dnstap != nullptr) {
+    timespec answered{};
+    clock_gettime(CLOCK_REALTIME, &answered);
+    w.shared.dnstap->log(w.index, Transport::udp, peer, local, query, {out.data(), info.size}, info.zone,
+                         received, answered);
+  }
   return info.size;
 }
 
@@ -101,7 +109,8 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         continue;
       }
       const std::span<const std::uint8_t> query(b.in[i].data(), b.recv[i].msg_len);
-      const std::size_t size = answer_datagram(w, world, table, query, b.peers[i], b.out[i], now);
+      const std::size_t size = answer_datagram(w, world, table, query, b.peers[i], sock->local, b.out[i],
+                                               now);
       if (size == 0) continue;
       b.send_iov[replies] = {b.out[i].data(), size};
       msghdr& out = b.send[replies].msg_hdr;

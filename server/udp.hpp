@@ -38,6 +38,7 @@ struct UdpSocket {
   int fd = -1;
   bool pktinfo = false;  // wildcard bind: carry the destination address back
   Worker* worker = nullptr;
+  const sockaddr_storage* local = nullptr;  // the listen address it is bound to (dnstap)
 };
 
 // One worker's receive and send buffers, reused for every batch.
@@ -54,13 +55,13 @@ struct UdpBatch {
   std::array<std::array<std::uint8_t, kUdpBuffer>, kBatch> out{};
 };
 
-// The per-datagram step: QUERY from PEER answered into OUT by answer() at
-// NOW (seconds since the epoch, for cookies), then rate limited (the answer
-// kept, slipped to TC=1 or dropped), counted and logged. Returns the octets
-// of OUT to send; 0: send nothing.
+// The per-datagram step: QUERY from PEER to LOCAL answered into OUT by
+// answer() at NOW (seconds since the epoch, for cookies), then rate limited
+// (the answer kept, slipped to TC=1 or dropped), counted and logged (query
+// log, dnstap). Returns the octets of OUT to send; 0: send nothing.
 std::size_t answer_datagram(Worker& w, const World& world, const health::Table& table,
                             std::span<const std::uint8_t> query, const sockaddr_storage& peer,
-                            std::span<std::uint8_t> out, std::uint32_t now);
+                            const sockaddr_storage* local, std::span<std::uint8_t> out, std::uint32_t now);
 
 // The uv_poll callback of a UdpSocket (handle->data).
 void on_udp_readable(uv_poll_t* handle, int status, int events);

@@ -54,6 +54,7 @@ Worker::Worker(int index, Shared& shared)
       if (config.udp_receive_buffer > 0) set_receive_buffer(s->fd, at, config.udp_receive_buffer, index == 0);
       s->pktinfo = is_wildcard(at);
       s->worker = this;
+      s->local = &at.address;
       uv_poll_init(&loop, &s->poll, s->fd);
       s->poll.data = s.get();
       udp.push_back(std::move(s));

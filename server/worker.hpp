@@ -27,6 +27,7 @@
 #include "health/table.hpp"
 #include "server/answer.hpp"
 #include "server/config.hpp"
+#include "server/dnstap.hpp"
 #include "server/metrics.hpp"
 #include "server/rate_limit.hpp"
 #include "server/tcp.hpp"
@@ -41,6 +42,7 @@ struct Shared {
   const common::Publication<health::Table>& health;
   Metrics& metrics;      // also holds the TCP connection count shared by workers
   RateLimiter* limiter;  // UDP response rate limiting; null when off
+  Dnstap* dnstap;        // logging.dnstap; null when off
   ClientConnections clients;
 };
 

@@ -144,7 +144,8 @@ class Server:
     def __init__(self, zones, *, listen=None, workers=2, edns_payload=None, tcp=None,
                  level="info", query_log=False, zones_entry=None, config_text=None,
                  ready_zone=None, ready_addr=None, ready_tcp=False, port=None,
-                 start_timeout=DEADLINE, zone_mtime=None, extra_config=None, server_options=None):
+                 start_timeout=DEADLINE, zone_mtime=None, extra_config=None, server_options=None,
+                 logging_options=None):
         require_binary()
         self.zones = dict(zones)
         self.listen = list(listen) if listen else ["127.0.0.1:{port}"]
@@ -175,6 +176,7 @@ class Server:
         self.config_text = config_text
         self.extra_config = extra_config  # YAML appended to the generated config
         self.server_options = dict(server_options or {})  # more keys of `server:`
+        self.logging_options = dict(logging_options or {})  # more keys of `logging:`
         self.start_timeout = start_timeout
         self.zone_mtime = zone_mtime
         self.ready_zone = ready_zone or (zone_name_of(next(iter(self.zones.values())))
@@ -240,6 +242,8 @@ class Server:
                 lines.append("  - %s" % (name if "/" in name else "zones/" + name))
         lines += ["logging:", "  level: %s" % self.level,
                   "  query_log: %s" % ("true" if self.query_log else "false")]
+        for k, v in self.logging_options.items():
+            lines.append("  %s: %s" % (k, v))
         if self.extra_config:
             lines.append(self._subst(self.extra_config).rstrip("\n"))
         return "\n".join(lines) + "\n"

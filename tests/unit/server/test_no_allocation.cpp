@@ -51,6 +51,8 @@ geo:
   geo: {regions: [paris, singapore], check: {type: tcp, port: 1}}
 )";
   auto world = test::world_from({zone});
+  world->identity = "ns1.test";
+  world->cookies.enabled = true;
   server::compile_geo(*world, STEERDNS_TEST_MMDB);
   // Health: paris's VIP down (failover), and every VIP down (all-down policy).
   health::Registry registry;
@@ -74,6 +76,17 @@ geo:
     for (int b : {0, 8, 0, 7, 0, 1, 24, 0, 193, 51, 24}) q.push_back(static_cast<std::uint8_t>(b));
     queries.push_back(q);
   }
+  // Cookies (client only, and a bogus server cookie), NSID and keepalive.
+  for (const std::vector<std::uint8_t>& cookie :
+       {std::vector<std::uint8_t>(8, 7), std::vector<std::uint8_t>(24, 9)}) {
+    auto q = test::make_query("geo.example.com.", LDNS_RR_TYPE_A, {.edns = true});
+    test::add_option(q, server::kOptionCookie, cookie);
+    test::add_option(q, server::kOptionNsid, {});
+    test::add_option(q, server::kOptionKeepalive, {});
+    queries.push_back(q);
+  }
+  // CHAOS identity.
+  queries.push_back(test::make_query("id.server.", LDNS_RR_TYPE_TXT, {.qclass = LDNS_RR_CLASS_CH}));
   auto garbage = queries.front();
   garbage[5] = 3;  // QDCOUNT 3
   queries.push_back(garbage);
@@ -86,7 +99,7 @@ geo:
   for (const health::Table* table : {&all_up, &failover, &all_down})
     for (const auto& q : queries)
       for (auto transport : {server::Transport::udp, server::Transport::tcp})
-        answered += server::answer(*world, *table, q, out, transport, &source).size > 0;
+        answered += server::answer(*world, *table, q, out, transport, &source, 1'800'000'000).size > 0;
   CHECK(allocations == before);
   CHECK(answered == 6 * queries.size());
 }

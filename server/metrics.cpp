@@ -145,6 +145,7 @@ std::string_view all_down_name(zones::AllDown policy) noexcept {
 void WorkerCounters::count(Transport transport, const AnswerInfo& info) noexcept {
   bump(queries[transport == Transport::tcp][qtype_bucket(info.qtype)][rcode_bucket(info)]);
   if (info.truncated) bump(truncated);
+  if (info.cookie != CookieState::none) bump(cookies[static_cast<std::size_t>(info.cookie) - 1]);
 }
 
 std::uint64_t WorkerCounters::total(Transport transport) const noexcept {
@@ -234,6 +235,17 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
     for (const auto& worker : m.workers) n += (worker.get()->*field).load(std::memory_order_relaxed);
     return n;
   };
+  w.family("steerdns_cookies_total", "counter",
+           "Queries with a DNS Cookie, by state: client (a client cookie alone), valid (our server cookie), "
+           "invalid (not ours, or stale: BADCOOKIE over UDP).");
+  {
+    static constexpr const char* kStates[] = {"client", "valid", "invalid"};
+    for (std::size_t i = 0; i < 3; ++i) {
+      std::uint64_t n = 0;
+      for (const auto& worker : m.workers) n += worker->cookies[i].load(std::memory_order_relaxed);
+      w.sample("steerdns_cookies_total", {{"state", kStates[i]}}, n);
+    }
+  }
   w.family("steerdns_truncated_answers_total", "counter", "UDP answers sent truncated (TC=1).");
   w.sample("steerdns_truncated_answers_total", {}, sum(&WorkerCounters::truncated));
   w.family("steerdns_send_errors_total", "counter",

@@ -45,6 +45,9 @@ struct alignas(64) WorkerCounters {
   std::array<std::array<std::array<std::atomic<std::uint64_t>, kRcodeBuckets>, kQtypeBuckets>, 2>
       queries{};  // [transport][qtype bucket][rcode bucket]
   std::atomic<std::uint64_t> truncated{0}, send_errors{0}, tcp_refused{0};
+  // Queries with a COOKIE option, by what it was worth (CookieState
+  // client_only, valid, invalid).
+  std::array<std::atomic<std::uint64_t>, 3> cookies{};
   // UDP responses over their rate: [kind][action]; action pass counts what
   // log_only let through.
   std::array<std::array<std::atomic<std::uint64_t>, kRateActions>, kResponseKinds> rate_limited{};

@@ -144,35 +144,72 @@ class BusyResolvers(unittest.TestCase):
         self.through(Unbound, 16)
 
 
+def flood(port, query, bursts):
+    """BURSTS bursts of 8000 copies of QUERY from one socket; after each,
+    yields the limited counters (the caller stops when it has seen enough)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+    sock.bind(("127.0.0.1", 0))
+    sock.setblocking(False)
+    try:
+        for _ in range(bursts):
+            for _ in range(8000):
+                try:
+                    sock.sendto(query, ("127.0.0.1", port))
+                except BlockingIOError:
+                    pass
+            yield sock
+    finally:
+        sock.close()
+
+
+def server_cookie(port, client_cookie):
+    """The COOKIE option data (client + server cookie) steerdns gives CLIENT_COOKIE from 127.0.0.1."""
+    q = build_query(NAME, "A", id=9, edns={"options": [(10, client_cookie)]})
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+    try:
+        sock.sendto(q, ("127.0.0.1", port))
+        opt = parse_message(sock.recv(4096)).opt
+    finally:
+        sock.close()
+    rdata, at = opt["rdata"], 0
+    while at + 4 <= len(rdata):
+        code, size = struct.unpack("!HH", rdata[at:at + 4])
+        if code == 10:
+            return rdata[at + 4:at + 4 + size]
+        at += 4 + size
+    raise AssertionError("no COOKIE in the reply")
+
+
 class Flood(unittest.TestCase):
     """Its own server: the flood's buckets never touch the resolvers'."""
 
     def test_a_flood_of_one_question_is_still_limited(self):
         """The same geo question from one address, no ECS and no cookie, in
-        bursts until the limiter speaks (bounded: at most 40 bursts)."""
+        bursts until the limiter speaks (bounded: at most 40 bursts); then
+        the same flood with a valid server cookie is never limited."""
         srv = h.Server({"example.com.yaml": example_zone()}, config_text=example_config())
         srv.start()
         self.addCleanup(srv.close)
-        query = build_query(NAME, "A", id=1, edns=True)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
-        sock.bind(("127.0.0.1", 0))
-        sock.setblocking(False)
         seen = {}
-        try:
-            for _ in range(40):
-                for _ in range(8000):
-                    try:
-                        sock.sendto(query, ("127.0.0.1", srv.port))
-                    except BlockingIOError:
-                        pass
-                seen = limited(scrape(srv))
-                if any(k.startswith("geo_answer/") for k in seen):
-                    break
-        finally:
-            sock.close()
+        for _ in flood(srv.port, build_query(NAME, "A", id=1, edns=True), 40):
+            seen = limited(scrape(srv))
+            if any(k.startswith("geo_answer/") for k in seen):
+                break
         self.assertTrue(any(k.startswith("geo_answer/") for k in seen),
                         "a flood of %s from one address was never limited: %s" % (NAME, seen))
+
+        cookie = server_cookie(srv.port, b"\x01\x02\x03\x04\x05\x06\x07\x08")
+        self.assertEqual(len(cookie), 24)
+        proven = build_query(NAME, "A", id=2, edns={"options": [(10, cookie)]})
+        before = limited(scrape(srv))
+        for _ in flood(srv.port, proven, 5):
+            pass
+        h.wait_for(lambda: scrape(srv).value("steerdns_cookies_total", 0, state="valid") >= 1000,
+                   what="the cookie flood counted")
+        self.assertEqual(limited(scrape(srv)), before, "a valid server cookie must never be limited")
 
 
 if __name__ == "__main__":

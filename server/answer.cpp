@@ -124,12 +124,12 @@ class Responder {
   // list, hence the walk, holds for all of it. A geo name holds addresses
   // only: other types are NODATA, the same for every client (scope 0).
   void answer_geo(const Zone& zone, std::string_view owner, const zones::GeoName& geo) noexcept {
+    s_.geo = geo.id;
     Ask ask;
     if (q_.qtype == rrtype::A) ask = Ask::a;
     else if (q_.qtype == rrtype::AAAA) ask = Ask::aaaa;
     else if (q_.qtype == kTypeAny) ask = Ask::any;
     else {
-      s_.geo = geo.id;
       put_negative(zone);
       return;
     }
@@ -139,7 +139,6 @@ class Responder {
     if (q_.options.ecs.present && q_.options.ecs.source > 0) s_.ecs_scope = c.scope;
     const GeoHealth& gh = world_.geo_health[geo.id];
     const Choice choice = choose_region(geo, gh, health_, classifier.lists()[c.list], ask);
-    s_.geo = geo.id;
     s_.degraded = choice.degraded;
     s_.all_down = choice.all_down;
     if (choice.servfail) {

@@ -21,10 +21,6 @@
 
 namespace steerdns::zones {
 
-using common::fail_at;
-using common::LoadError;
-using common::YamlDoc;
-
 constexpr std::uint32_t kDefaultTtl = 3600;
 constexpr std::uint32_t kMaxTtl = 0x7fffffff;  // RFC 2181 §8
 // Whether an rrset fits one TCP message (RFC 1035 §4.2.2) when answered: its
@@ -102,7 +98,7 @@ struct PendingOwner {
 
 class ZoneBuilder {
  public:
-  explicit ZoneBuilder(YamlDoc doc) : doc_(std::move(doc)), zone_(std::make_unique<Zone>()) {}
+  explicit ZoneBuilder(common::YamlDoc doc) : doc_(std::move(doc)), zone_(std::make_unique<Zone>()) {}
 
   std::unique_ptr<Zone> build();
 
@@ -165,7 +161,7 @@ class ZoneBuilder {
   // section; for a delegation they are the glue (RFC 9471).
   void link_additional(const std::string& owner, const Node& node, RRset& rrset);
 
-  YamlDoc doc_;
+  common::YamlDoc doc_;
   std::unique_ptr<Zone> zone_;
   std::string apex_text_;
   ldns_rdf* origin_ = nullptr;

@@ -8,6 +8,10 @@
 
 namespace steerdns::zones {
 
+using common::fail_at;
+using common::LoadError;
+using common::YamlDoc;
+
 double ZoneBuilder::read_degrees(const common::Yaml& node, std::string_view key, double limit) {
   const std::string text = common::read_string(doc_, node, key);
   double value = 0;

@@ -11,6 +11,10 @@
 
 namespace steerdns::zones {
 
+using common::fail_at;
+using common::LoadError;
+using common::YamlDoc;
+
 std::unique_ptr<Zone> ZoneBuilder::build() {
   const common::Yaml& root = doc_.root;
   if (!root.is_defined() || root.is_null()) fail_at(doc_, root, "the zone file is empty");

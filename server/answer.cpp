@@ -337,12 +337,23 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
       options.timeout = world.tcp_keepalive;
     }
   }
-  const std::size_t reserve = (q.edns ? options.size() : 0) + tsig_error_size(q);
 
   // Header placeholder, then the question exactly as asked (case preserved).
   w.put(query.data(), q.question_end);
   w.add_targets(kHeader);
-  w.set_limit(limit - reserve);
+  // Room for OPT and a TSIG error after the records. What does not fit a
+  // small UDP limit goes, least needed first: NSID, then the TSIG record
+  // (the reply says TC=1 instead, and TCP carries it whole).
+  bool tsig = q.tsig_size != 0;
+  auto reserve = [&] { return (q.edns ? options.size() : 0) + (tsig ? tsig_error_size(q) : 0); };
+  bool tsig_truncated = false;
+  if (w.size() + reserve() > limit) options.nsid = {};
+  if (w.size() + reserve() > limit && tsig) {
+    tsig = false;
+    tsig_truncated = true;
+  }
+  // A header, a question and our OPT without NSID always fit 512 octets.
+  w.set_limit(limit - reserve());
 
   Responder responder(world, health, q, w, source);
   responder.after_question_ = w.mark();
@@ -350,8 +361,11 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   std::string_view answered_by;
   if (q.tsig_size != 0) {
     s.rcode = rcode::NOTAUTH;  // we hold no TSIG keys: BADKEY (RFC 8945 §5.2)
+    s.tc = tsig_truncated;
   } else if (q.edns && q.edns_version > 0) {
     s.rcode = rcode::BADVERS;  // RFC 6891 §6.1.3
+  } else if (q.options.keepalive_timeout && transport == Transport::tcp) {
+    s.rcode = rcode::FORMERR;  // a client must not send a TIMEOUT (RFC 7828 §3.2.1)
   } else if (cookie.state == CookieState::invalid && transport == Transport::udp) {
     // RFC 7873 §5.2.3: the client retries with the server cookie we send.
     s.rcode = rcode::BADCOOKIE;
@@ -374,13 +388,17 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   }
 
   w.set_limit(limit);
+  // Room was kept for both; a record that still did not fit is left out
+  // whole rather than sent cut.
+  const Writer::Mark before_opt = w.mark();
   if (q.edns) {
-    put_opt(w, world.edns_payload, q.edns_do, s.rcode, options, s.ecs_scope);
-    ++s.ar;
+    if (put_opt(w, world.edns_payload, q.edns_do, s.rcode, options, s.ecs_scope)) ++s.ar;
+    else w.rollback(before_opt);
   }
-  if (q.tsig_size != 0) {
-    put_tsig_error(w, q, kTsigBadKey);
-    ++s.ar;
+  if (tsig) {
+    const Writer::Mark before_tsig = w.mark();
+    if (put_tsig_error(w, q, kTsigBadKey)) ++s.ar;
+    else w.rollback(before_tsig);
   }
   put_header(out.data(), query.data(), s, 1);
   AnswerInfo info{w.size(), q.qtype, s.rcode, s.tc, s.degraded, s.all_down};

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <pwd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -124,9 +125,11 @@ void read_rate_limit(const YamlDoc& doc, const common::Yaml& rrl, RateLimitConfi
   };
   out.responses_per_second = rate("responses_per_second", 0);
   // Geo answers: small and the same for a whole region, asked by busy ECS
-  // resolvers for many client subnets; 5000/s unless answers are unlimited.
-  out.geo_answers_per_second = rate("geo_answers_per_second",
-                                    out.responses_per_second > 0 ? kGeoAnswersPerSecond : 0);
+  // resolvers for many client subnets; 5000/s (or the answers' rate when
+  // higher) unless answers are unlimited.
+  out.geo_answers_per_second =
+      rate("geo_answers_per_second",
+           out.responses_per_second > 0 ? std::max(kGeoAnswersPerSecond, out.responses_per_second) : 0);
   // NXDOMAIN and errors default to the responses' rate, as in BIND.
   out.nxdomains_per_second = rate("nxdomains_per_second", out.responses_per_second);
   out.errors_per_second = rate("errors_per_second", out.responses_per_second);
@@ -353,9 +356,16 @@ Config load_config(const std::string& path) {
       const fs::path folder = fs::path(config.dnstap.socket).parent_path();
       if (!fs::is_directory(folder, ec))
         fail_at(doc, dnstap["socket"], "socket: the folder '" + folder.string() + "' does not exist");
+      if (config.dnstap.socket.size() >= sizeof(sockaddr_un{}.sun_path))
+        fail_at(doc, dnstap["socket"],
+                "socket: '" + config.dnstap.socket + "' is longer than a unix socket path can be (" +
+                    std::to_string(sizeof(sockaddr_un{}.sun_path) - 1) + " octets)");
       if (dnstap["queries"]) config.dnstap.queries = common::read_bool(doc, dnstap["queries"], "queries");
       if (dnstap["responses"])
         config.dnstap.responses = common::read_bool(doc, dnstap["responses"], "responses");
+      if (!config.dnstap.queries && !config.dnstap.responses)
+        fail_at(doc, dnstap,
+                "logging.dnstap: queries and responses are both off; remove the section instead");
     }
     if (logging["level"]) {
       config.log_level = common::read_string(doc, logging["level"], "level");

@@ -36,12 +36,16 @@ void set_address(const sockaddr_storage* address, ProtobufCBinaryData& octets, p
   has_octets = has_port = has_family = 1;
 }
 
+// Only the lane's worker writes its counters: a load and a store, no
+// read-modify-write shared between cores.
+void bump_lane(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
-Dnstap::Dnstap(const DnstapConfig& config, std::string identity, unsigned workers)
-    : config_(config),
-      identity_(std::move(identity)),
-      queues_(std::make_unique<fstrm_iothr_queue*[]>(workers)) {
+Dnstap::Dnstap(const DnstapConfig& config, unsigned workers)
+    : config_(config), workers_(workers), lanes_(std::make_unique<Lane[]>(workers)) {
   fstrm_unix_writer_options* unix_options = fstrm_unix_writer_options_init();
   fstrm_unix_writer_options_set_socket_path(unix_options, config_.socket.c_str());
   fstrm_writer_options* writer_options = fstrm_writer_options_init();
@@ -61,8 +65,8 @@ Dnstap::Dnstap(const DnstapConfig& config, std::string identity, unsigned worker
     throw std::runtime_error("dnstap: cannot start the I/O thread for " + config_.socket);
   }
   for (unsigned i = 0; i < workers; ++i) {
-    queues_[i] = fstrm_iothr_get_input_queue_idx(iothr_, i);
-    if (queues_[i] == nullptr) {
+    lanes_[i].queue = fstrm_iothr_get_input_queue_idx(iothr_, i);
+    if (lanes_[i].queue == nullptr) {
       fstrm_iothr_destroy(&iothr_);
       throw std::runtime_error("dnstap: no input queue for worker " + std::to_string(i));
     }
@@ -74,20 +78,31 @@ Dnstap::~Dnstap() {
   if (iothr_ != nullptr) fstrm_iothr_destroy(&iothr_);
 }
 
-void Dnstap::submit(unsigned worker, void* frame, std::size_t size) noexcept {
-  if (fstrm_iothr_submit(iothr_, queues_[worker], frame, size, fstrm_free_wrapper, nullptr) ==
-      fstrm_res_success) {
-    queued_.fetch_add(1, std::memory_order_relaxed);
+std::uint64_t Dnstap::queued() const noexcept {
+  std::uint64_t n = 0;
+  for (unsigned i = 0; i < workers_; ++i) n += lanes_[i].queued.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::uint64_t Dnstap::dropped() const noexcept {
+  std::uint64_t n = 0;
+  for (unsigned i = 0; i < workers_; ++i) n += lanes_[i].dropped.load(std::memory_order_relaxed);
+  return n;
+}
+
+void Dnstap::submit(Lane& lane, void* frame, std::size_t size) noexcept {
+  if (fstrm_iothr_submit(iothr_, lane.queue, frame, size, fstrm_free_wrapper, nullptr) == fstrm_res_success) {
+    bump_lane(lane.queued);
   } else {
     std::free(frame);
-    dropped_.fetch_add(1, std::memory_order_relaxed);
+    bump_lane(lane.dropped);
   }
 }
 
 void Dnstap::log(unsigned worker, Transport transport, const sockaddr_storage& client,
                  const sockaddr_storage* local, std::span<const std::uint8_t> query,
-                 std::span<const std::uint8_t> response, std::string_view zone, const timespec& received,
-                 const timespec& answered) noexcept {
+                 std::span<const std::uint8_t> response, std::string_view zone, std::string_view identity,
+                 const timespec& received, const timespec& answered) noexcept {
   Dnstap__Message m = DNSTAP__MESSAGE__INIT;
   m.socket_protocol = transport == Transport::tcp ? DNSTAP__SOCKET_PROTOCOL__TCP
                                                   : DNSTAP__SOCKET_PROTOCOL__UDP;
@@ -111,8 +126,8 @@ void Dnstap::log(unsigned worker, Transport transport, const sockaddr_storage& c
   Dnstap__Dnstap d = DNSTAP__DNSTAP__INIT;
   d.type = DNSTAP__DNSTAP__TYPE__MESSAGE;
   d.message = &m;
-  if (!identity_.empty()) {
-    d.identity = {identity_.size(), reinterpret_cast<std::uint8_t*>(identity_.data())};
+  if (!identity.empty()) {
+    d.identity = {identity.size(), reinterpret_cast<std::uint8_t*>(const_cast<char*>(identity.data()))};
     d.has_identity = 1;
   }
   static constexpr char kVersion[] = "steerdns " STEERDNS_VERSION;
@@ -123,11 +138,11 @@ void Dnstap::log(unsigned worker, Transport transport, const sockaddr_storage& c
     const std::size_t size = dnstap__dnstap__get_packed_size(&d);
     auto* frame = static_cast<std::uint8_t*>(std::malloc(size));
     if (frame == nullptr) {
-      dropped_.fetch_add(1, std::memory_order_relaxed);
+      bump_lane(lanes_[worker].dropped);
       return;
     }
     dnstap__dnstap__pack(&d, frame);
-    submit(worker, frame, size);
+    submit(lanes_[worker], frame, size);
   };
   if (config_.queries) {
     m.type = DNSTAP__MESSAGE__TYPE__AUTH_QUERY;

@@ -36,33 +36,39 @@ class Dnstap {
  public:
   // Starts the I/O thread (it connects when a reader listens). Throws
   // std::runtime_error naming the socket when libfstrm refuses the setup.
-  Dnstap(const DnstapConfig& config, std::string identity, unsigned workers);
+  Dnstap(const DnstapConfig& config, unsigned workers);
   ~Dnstap();
   Dnstap(const Dnstap&) = delete;
   Dnstap& operator=(const Dnstap&) = delete;
 
-  // Worker WORKER's thread: QUERY from CLIENT to LOCAL (either may be
-  // nullptr) over TRANSPORT, received at RECEIVED, and RESPONSE (empty:
-  // none was sent) at ANSWERED. ZONE is the apex (wire) that answered.
+  // Worker WORKER's thread: QUERY from CLIENT to LOCAL (may be nullptr)
+  // over TRANSPORT, received at RECEIVED, and RESPONSE (empty: none was
+  // sent) at ANSWERED. ZONE is the apex (wire) that answered; IDENTITY the
+  // world's server.identity.
   void log(unsigned worker, Transport transport, const sockaddr_storage& client,
            const sockaddr_storage* local, std::span<const std::uint8_t> query,
-           std::span<const std::uint8_t> response, std::string_view zone, const timespec& received,
-           const timespec& answered) noexcept;
+           std::span<const std::uint8_t> response, std::string_view zone, std::string_view identity,
+           const timespec& received, const timespec& answered) noexcept;
 
   // Frames taken by the writer's queues (written when a reader is connected,
   // discarded by libfstrm while none is), and frames dropped at a full queue.
-  std::uint64_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
-  std::uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+  std::uint64_t queued() const noexcept;
+  std::uint64_t dropped() const noexcept;
   const DnstapConfig& config() const noexcept { return config_; }
 
  private:
-  void submit(unsigned worker, void* frame, std::size_t size) noexcept;
+  // Each worker's queue and counters, written by that worker only.
+  struct alignas(64) Lane {
+    fstrm_iothr_queue* queue = nullptr;
+    std::atomic<std::uint64_t> queued{0}, dropped{0};
+  };
+
+  void submit(Lane& lane, void* frame, std::size_t size) noexcept;
 
   DnstapConfig config_;
-  std::string identity_;
   fstrm_iothr* iothr_ = nullptr;
-  std::unique_ptr<fstrm_iothr_queue*[]> queues_;
-  std::atomic<std::uint64_t> queued_{0}, dropped_{0};
+  unsigned workers_;
+  std::unique_ptr<Lane[]> lanes_;
 };
 
 }  // namespace steerdns::server

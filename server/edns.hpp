@@ -79,14 +79,16 @@ struct EdnsOptions {
   Cookie cookie;
   bool nsid = false;       // the client asks for our NSID
   bool keepalive = false;  // the client offers edns-tcp-keepalive
+  // It came with a TIMEOUT, which a client must not send: FORMERR over
+  // TCP; over UDP the option is ignored (RFC 7828 §3.2.1).
+  bool keepalive_timeout = false;
 };
 
 // Walks the options of an OPT record's RDATA (LEN octets at DATA) into
 // OUT; unknown options are ignored (RFC 6891 §6.1.2). False (FORMERR) when
-// an option overruns the RDATA, the ECS or COOKIE option is bad (read_ecs,
-// read_cookie), or an edns-tcp-keepalive option carries a timeout: a client
-// must send it empty (RFC 7828 §3.2.1). NSID's data, which a query should
-// not carry, is ignored (RFC 5001 §2.1).
+// an option overruns the RDATA, or the ECS or COOKIE option is bad
+// (read_ecs, read_cookie). NSID's data, which a query should not carry, is
+// ignored (RFC 5001 §2.1).
 inline bool read_opt_options(const std::uint8_t* data, std::size_t len, EdnsOptions& out) noexcept {
   std::size_t at = 0;
   while (at < len) {
@@ -104,8 +106,8 @@ inline bool read_opt_options(const std::uint8_t* data, std::size_t len, EdnsOpti
         break;
       case kOptionNsid: out.nsid = true; break;
       case kOptionKeepalive:
-        if (option_len != 0) return false;
         out.keepalive = true;
+        if (option_len != 0) out.keepalive_timeout = true;
         break;
       default: break;
     }

@@ -42,12 +42,15 @@ Parse read_opt(Query& q, std::size_t owner_at, std::size_t pos) noexcept {
   return Parse::ok;
 }
 
-// An uncompressed name at POS, ending at or before END; false otherwise.
+// An uncompressed name of at most 255 octets at POS, ending at or before
+// END; false otherwise.
 bool uncompressed_name(const std::uint8_t* p, std::size_t end, std::size_t& pos) noexcept {
+  const std::size_t start = pos;
   while (pos < end) {
     const std::uint8_t len = p[pos];
     if (len & 0xC0) return false;
     pos += 1 + len;
+    if (pos - start > 255) return false;
     if (len == 0) return pos <= end;
   }
   return false;
@@ -60,6 +63,9 @@ Parse read_tsig(Query& q, std::size_t owner_at, std::size_t pos, std::size_t rdl
   const std::uint8_t* p = q.packet;
   std::size_t at = owner_at;
   if (!uncompressed_name(p, pos, at) || at != pos) return Parse::formerr;
+  // CLASS ANY, TTL 0 (RFC 8945 §4.2).
+  if (read_u16(p + pos + 2) != 255 || read_u16(p + pos + 4) != 0 || read_u16(p + pos + 6) != 0)
+    return Parse::formerr;
   const std::size_t end = pos + 10 + rdlen;
   std::size_t rd = pos + 10;
   q.tsig_algorithm_at = rd;

@@ -72,7 +72,11 @@ void Reloader::start(Waiting waiting) {
     setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
     try {
       next_config_ = load_config(config_.path);
-      next_world_ = build_world(next_config_, &prober_, &metrics_);
+      // server.tcp changes only on restart: the world advertises (in
+      // edns-tcp-keepalive) the idle timeout the connections really have.
+      Config running_tcp = next_config_;
+      running_tcp.tcp = config_.tcp;
+      next_world_ = build_world(running_tcp, &prober_, &metrics_);
     } catch (...) {
       build_failure_ = std::current_exception();
     }

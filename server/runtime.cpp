@@ -23,9 +23,8 @@ struct Runtime::Impl {
         metrics(metrics),
         publication(std::move(world)),
         limiter(config.rate_limit.enabled() ? std::make_unique<RateLimiter>(config.rate_limit) : nullptr),
-        dnstap(config.dnstap.socket.empty()
-                   ? nullptr
-                   : std::make_unique<Dnstap>(config.dnstap, config.identity, config.workers)),
+        dnstap(config.dnstap.socket.empty() ? nullptr
+                                            : std::make_unique<Dnstap>(config.dnstap, config.workers)),
         shared{config, publication, prober.table(), metrics, limiter.get(), dnstap.get(), {}},
         reloader(config, publication, prober, metrics, [this] { retired_worlds = 1; }) {
     if (config.admin.enabled)

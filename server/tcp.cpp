@@ -139,7 +139,7 @@ void tcp_process(TcpConnection* c) {
       timespec answered{};
       clock_gettime(CLOCK_REALTIME, &answered);
       w.shared.dnstap->log(w.index, Transport::tcp, c->peer, c->local_known ? &c->local : nullptr, query,
-                           {w.tcp_answer.get(), info.size}, info.zone, received, answered);
+                           {w.tcp_answer.get(), info.size}, info.zone, world.identity, received, answered);
     }
     pos += 2 + len;
     if (info.size == 0) {  // nothing to say to this: end the conversation

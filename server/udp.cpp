@@ -64,7 +64,7 @@ std::size_t answer_datagram(Worker& w, const World& world, const health::Table& 
     timespec answered{};
     clock_gettime(CLOCK_REALTIME, &answered);
     w.shared.dnstap->log(w.index, Transport::udp, peer, local, query, {out.data(), info.size}, info.zone,
-                         received, answered);
+                         world.identity, received, answered);
   }
   return info.size;
 }

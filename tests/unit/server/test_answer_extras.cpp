@@ -202,4 +202,64 @@ TEST_CASE("QCLASS ANY is answered from IN; CD is not copied on NOTIMP; keepalive
   auto with_timeout = make_query("www.example.com.", LDNS_RR_TYPE_A, {.edns = true});
   add_option(with_timeout, server::kOptionKeepalive, {0, 10});
   CHECK(ask(*world, with_timeout, server::Transport::tcp).rcode() == LDNS_RCODE_FORMERR);
+  CHECK(ask(*world, with_timeout, server::Transport::udp).rcode() == LDNS_RCODE_NOERROR);  // ignored
+}
+
+TEST_CASE("What must go back always fits: a long identity and a long TSIG in 512 octets") {
+  auto world = make_world();
+  world->identity = std::string(255, 'n');
+  // A 255-octet question name (four labels of 63, 61): with NSID the OPT
+  // would not fit 512 octets; NSID is left out, the answer is whole.
+  std::string name;
+  for (int i = 0; i < 3; ++i) name += std::string(63, 'a') + ".";
+  name += std::string(61, 'b') + ".";
+  auto q = make_query(name, LDNS_RR_TYPE_A, {.edns = true, .payload = 512});
+  add_option(q, server::kOptionNsid, {});
+  add_option(q, server::kOptionCookie, kClient);
+  auto r = ask(*world, q);
+  REQUIRE(r.pkt != nullptr);
+  CHECK(r.wire.size() <= 512);
+  CHECK(r.rcode() == LDNS_RCODE_REFUSED);
+  CHECK_FALSE(reply_option(r, server::kOptionNsid).has_value());
+  CHECK(reply_option(r, server::kOptionCookie).has_value());
+  // Over TCP there is room: NSID is there.
+  CHECK(reply_option(ask(*world, q, server::Transport::tcp), server::kOptionNsid).has_value());
+
+  // A TSIG with a 255-octet key name and algorithm after that question:
+  // over UDP its error record cannot fit, so TC=1 and no TSIG.
+  auto signed_query = make_query(name, LDNS_RR_TYPE_A);
+  std::vector<std::uint8_t> key;
+  for (int i = 0; i < 3; ++i) {
+    key.push_back(63);
+    key.insert(key.end(), 63, 'k');
+  }
+  key.push_back(61);
+  key.insert(key.end(), 61, 'k');
+  key.push_back(0);
+  std::vector<std::uint8_t> tsig = key;
+  tsig.insert(tsig.end(), {0, 250, 0, 255, 0, 0, 0, 0});
+  std::vector<std::uint8_t> rdata = key;  // the algorithm: as long
+  rdata.insert(rdata.end(), {0, 0, 0x6b, 0x49, 0xd2, 0x00, 0x01, 0x2c, 0, 0, 0x12, 0x34, 0, 0, 0, 0});
+  tsig.push_back(static_cast<std::uint8_t>(rdata.size() >> 8));
+  tsig.push_back(static_cast<std::uint8_t>(rdata.size()));
+  tsig.insert(tsig.end(), rdata.begin(), rdata.end());
+  signed_query.insert(signed_query.end(), tsig.begin(), tsig.end());
+  signed_query[11] = 1;
+  auto udp = ask(*world, signed_query);
+  REQUIRE(udp.pkt != nullptr);
+  CHECK(udp.wire.size() <= 512);
+  CHECK(udp.rcode() == LDNS_RCODE_NOTAUTH);
+  CHECK(ldns_pkt_tc(udp.pkt));
+  CHECK(ldns_pkt_tsig(udp.pkt) == nullptr);
+  auto tcp = ask(*world, signed_query, server::Transport::tcp);
+  CHECK(tcp.rcode() == LDNS_RCODE_NOTAUTH);
+  CHECK(ldns_pkt_tsig(tcp.pkt) != nullptr);
+
+  // A key name over 255 octets, or a TSIG of another class: FORMERR.
+  auto bad_class = make_query("www.example.com.", LDNS_RR_TYPE_A);
+  std::vector<std::uint8_t> short_tsig = {1, 'k', 0, 0, 250, 0, 1, 0, 0, 0, 0, 0, 19, 1, 'a', 0};
+  short_tsig.insert(short_tsig.end(), {0, 0, 0, 0, 0, 1, 1, 44, 0, 0, 0x12, 0x34, 0, 0, 0, 0});
+  bad_class.insert(bad_class.end(), short_tsig.begin(), short_tsig.end());
+  bad_class[11] = 1;
+  CHECK(ask(*world, bad_class).rcode() == LDNS_RCODE_FORMERR);
 }

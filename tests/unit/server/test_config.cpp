@@ -117,6 +117,10 @@ zones: zones
   CHECK(set.version == "steerdns");
   CHECK(set.cookies.current[15] == 0x0f);
   CHECK(set.rate_limit.geo_answers_per_second == 5000);
+  const auto busy = server::load_config(
+      dir.write("d.yaml", "server: {listen: [127.0.0.1:5353], rate_limit: {responses_per_second: 9000}}\n"
+                          "zones: zones\n"));
+  CHECK(busy.rate_limit.geo_answers_per_second == 9000);  // never stricter than plain answers
   CHECK(set.rate_limit.responses_per_second == 100);
 
   const auto off = server::load_config(dir.write("c.yaml", R"(server:
@@ -134,6 +138,12 @@ zones: zones
             .find("nothing: cannot read the cookie secret file") != std::string::npos);
   CHECK(config_error("server:\n  listen: [127.0.0.1:5353]\n  identity: \"a\\tb\"\nzones: zones\n")
             .find(":3: identity holds a control character") != std::string::npos);
+  CHECK(config_error("server: {listen: [127.0.0.1:5353]}\nzones: zones\n"
+                     "logging: {dnstap: {socket: tap.sock, queries: no, responses: no}}\n")
+            .find("queries and responses are both off") != std::string::npos);
+  CHECK(config_error("server: {listen: [127.0.0.1:5353]}\nzones: zones\nlogging: {dnstap: {socket: " +
+                     std::string(120, 's') + "}}\n")
+            .find("longer than a unix socket path can be") != std::string::npos);
   CHECK(config_error("server:\n  listen: [127.0.0.1:5353]\n  cookies: {secret: x}\nzones: zones\n")
             .find("unknown key 'secret'") != std::string::npos);
 }

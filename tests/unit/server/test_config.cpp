@@ -118,8 +118,9 @@ zones: zones
   CHECK(set.cookies.current[15] == 0x0f);
   CHECK(set.rate_limit.geo_answers_per_second == 5000);
   const auto busy = server::load_config(
-      dir.write("d.yaml", "server: {listen: [127.0.0.1:5353], rate_limit: {responses_per_second: 9000}}\n"
-                          "zones: zones\n"));
+      dir.write("d.yaml",
+                "server: {listen: [127.0.0.1:5353], rate_limit: {responses_per_second: 9000}}\n"
+                "zones: zones\n"));
   CHECK(busy.rate_limit.geo_answers_per_second == 9000);  // never stricter than plain answers
   CHECK(set.rate_limit.responses_per_second == 100);
 

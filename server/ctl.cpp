@@ -3,8 +3,13 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -98,6 +103,22 @@ void print_status(const json& doc) {
 
 }  // namespace
 
+// Why the API could not be reached, in words: httplib says only
+// "Connection"; a plain connect() says what the kernel said.
+static std::string unreachable_reason(const AdminConfig& t, httplib::Error error) {
+  if (error != httplib::Error::Connection) return httplib::to_string(error);
+  ListenAddress at;
+  if (!parse_socket_address(t.text, at)) return "cannot connect";
+  const int fd = ::socket(at.address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::string("cannot connect: ") + std::strerror(errno);
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&at.address), at.address_size);
+  const int saved = errno;
+  ::close(fd);
+  if (rc == 0) return "cannot connect (the port answers now: try again)";
+  return std::string("cannot connect: ") + std::strerror(saved) +
+         (saved == ECONNREFUSED ? " (is steerdns running, with an admin section?)" : "");
+}
+
 int run_ctl(const CtlOptions& o) {
   AdminConfig t;
   try {
@@ -146,7 +167,7 @@ int run_ctl(const CtlOptions& o) {
   const httplib::Result& res = *sent;
   if (!res) {
     std::fprintf(stderr, "cannot reach the admin API at http://%s/: %s\n", t.text.c_str(),
-                 httplib::to_string(res.error()).c_str());
+                 unreachable_reason(t, res.error()).c_str());
     return 2;
   }
   const bool ok = res->status >= 200 && res->status < 300;

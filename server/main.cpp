@@ -73,6 +73,12 @@ void raise_descriptor_limit() {
   }
 }
 
+bool is_command(const CLI::App& app, const std::string& name) {
+  for (const CLI::App* sub : app.get_subcommands({}))
+    if (sub->get_name() == name) return true;
+  return false;
+}
+
 int run_serve(const std::string& path) {
   // Until Runtime::run() handles it, a SIGHUP (say, from a config deployment
   // racing our start) must not kill us; the config is read fresh anyway.
@@ -162,11 +168,23 @@ int main(int argc, char** argv) {
       "Exit status: 0 done; 1 refused (the message says why); 2 the API cannot be reached.");
   app.footer(
       "Exit status: 0 on success; 1 when the config or a zone is invalid (the error\n"
-      "names FILE:LINE and the offending key or value) or a socket cannot be bound.\n"
+      "names FILE:LINE and the offending key or value) or a socket cannot be bound;\n"
+      "2 on a usage error (an unknown command or option, a missing argument).\n"
       "Files: the config (see docs/configuration.md), zone files, the\n"
       "GeoIP database (built in when the config names none), health.state_file.");
 
-  CLI11_PARSE(app, argc, argv);
+  // Usage errors exit 2, as the shell's own tools do (not CLI11's codes).
+  if (argc > 1 && argv[1][0] != '-' && !is_command(app, argv[1])) {
+    std::fprintf(stderr, "steerdns: unknown command '%s': serve, check, explain or ctl (steerdns --help)\n",
+                 argv[1]);
+    return 2;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, the version, or the error and a hint
+    return code == static_cast<int>(CLI::ExitCodes::Success) ? 0 : 2;
+  }
   if (*check) return run_check(config_path);
   if (*explain) return run_explain(config_path, explain_name, explain_client);
   if (*ctl) return server::run_ctl(ctl_options);

@@ -108,7 +108,23 @@ class Basics(unittest.TestCase):
 
     def test_unknown_command_fails(self):
         rc, out, err = run(["frobnicate"])
-        self.assertNotEqual(rc, 0, out + err)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("unknown command 'frobnicate'", err)
+
+    def test_usage_errors_exit_2(self):
+        """Not CLI11's own codes (106, 109, 114): 2, as usage errors do."""
+        for args in ([], ["check"], ["check", "-c"], ["serve", "--bogus", "-c", "x"],
+                     ["explain", "-c", "x"]):
+            rc, out, err = run(args)
+            self.assertEqual(rc, 2, "%r: %s%s" % (args, out, err))
+            self.assertTrue(err.strip(), "%r says why" % (args,))
+
+    def test_ctl_says_why_the_api_cannot_be_reached(self):
+        port = h.free_port()
+        rc, out, err = run(["ctl", "--admin", "127.0.0.1:%d" % port, "status"])
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("cannot reach the admin API at http://127.0.0.1:%d/: cannot connect: "
+                      "Connection refused" % port, err)
 
     def test_check_missing_config_file(self):
         rc, out, err = run(["check", "-c", "/nonexistent/steerdns.yaml"])

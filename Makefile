@@ -10,7 +10,7 @@ DEB_PACKAGES := build-essential cmake pkg-config python3 \
   libcurl4-openssl-dev nlohmann-json3-dev openssl ca-certificates \
   libcpp-httplib-dev libsystemd-dev help2man systemd \
   libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin \
-  dnsutils knot-dnsutils unbound pdns-recursor
+  dnsutils knot-dnsutils unbound pdns-recursor curl
 # Resolvers the tests start themselves: installing them must not leave a
 # system service running (it would take 127.0.0.1:53 and prime the root).
 DAEMON_PACKAGES := unbound pdns-recursor

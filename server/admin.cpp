@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <regex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -208,7 +209,7 @@ struct Admin::Impl {
     server.Get("/v1/overrides", [this](const httplib::Request&, httplib::Response& res) {
       reply(res, 200, overrides_json(context.prober.status().overrides));
     });
-    server.Post("/v1/reload", [this](const httplib::Request& req, httplib::Response& res) {
+    auto reload = [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;
       const ReloadOutcome r = context.reload();
       if (r.ok)
@@ -219,14 +220,16 @@ struct Admin::Impl {
               {{"result", "failure"},
                {"error", r.error},
                {"note", "still serving the previous configuration"}});
-    });
-    auto change = [this](const httplib::Request& req, httplib::Response& res, bool remove) {
+    };
+    server.Post("/v1/reload", reload);
+    // KIND is "regions" or "vips"; a PUT without a body drains (state down).
+    auto change = [this](const httplib::Request& req, httplib::Response& res, const std::string& kind,
+                         std::string name, bool remove) {
       if (!authorized(req, res)) return;
-      const bool region = req.matches[1] == "regions";
-      std::string name = req.matches[2];
+      const bool region = kind == "regions";
       health::Override overridden = health::Override::none;
       if (!remove) {
-        const json body = json::parse(req.body, nullptr, false);
+        const json body = req.body.empty() ? json{{"state", "down"}} : json::parse(req.body, nullptr, false);
         const std::string state = body.is_object() && body.contains("state") && body["state"].is_string()
                                       ? body["state"].get<std::string>()
                                       : "";
@@ -264,12 +267,31 @@ struct Admin::Impl {
              {"state", remove ? "automatic" : std::string(health::override_name(overridden))}});
     };
     const char* pattern = R"(/v1/overrides/(regions|vips)/([^/]+))";
-    server.Put(pattern,
-               [change](const httplib::Request& req, httplib::Response& res) { change(req, res, false); });
-    server.Delete(pattern,
-                  [change](const httplib::Request& req, httplib::Response& res) { change(req, res, true); });
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    server.Put(pattern, [change](const httplib::Request& req, httplib::Response& res) {
+      change(req, res, req.matches[1], req.matches[2], false);
+    });
+    server.Delete(pattern, [change](const httplib::Request& req, httplib::Response& res) {
+      change(req, res, req.matches[1], req.matches[2], true);
+    });
+    // cpp-httplib refuses a POST or PUT without Content-Length (a plain
+    // `curl -X POST`) with an empty 400 before routing: such a request has
+    // no body, so it is answered here as one with an empty body.
+    server.set_error_handler([reload, change, pattern](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
+      if (res.status == 400 && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
+        httplib::Request empty = req;
+        empty.body.clear();
+        std::smatch m;
+        if (req.method == "POST" && req.path == "/v1/reload") {
+          res.status = 200;
+          return reload(empty, res);
+        }
+        if (req.method == "PUT" && std::regex_match(req.path, m, std::regex(pattern))) {
+          res.status = 200;
+          return change(empty, res, m[1], m[2], false);
+        }
+        return fail(res, 400, "bad request: " + req.method + " " + req.path);
+      }
       if (res.status == 404)
         fail(res, 404, "no such endpoint: " + req.method + " " + req.path + " (see GET /)");
     });

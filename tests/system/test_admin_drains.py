@@ -16,6 +16,8 @@ shows is not asserted.
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 import unittest
 
@@ -163,6 +165,26 @@ class Drains(AdminCase):
         self.assertEqual(rc, 2, out + err)
         self.assertIn("cannot reach", err)
 
+
+    @unittest.skipUnless(shutil.which("curl"), "curl is not installed")
+    def test_plain_curl_without_a_body(self):
+        """`curl -X PUT` and `curl -X POST` send no body and no Content-Length:
+        a drain (state down) and a reload, not an empty 400."""
+        srv = self.srv
+
+        def curl(method, path):
+            p = subprocess.run(["curl", "-s", "--noproxy", "*", "-X", method, srv.admin_url + path],
+                               capture_output=True, text=True, timeout=h.DEADLINE)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return json.loads(p.stdout)
+
+        self.assertEqual(curl("PUT", "/v1/overrides/regions/paris"),
+                         {"kind": "region", "name": "paris", "state": "down"})
+        self.answer(STEADY, PARIS_CLIENT, VIRGINIA, ttl=DEGRADED_TTL)
+        self.assertEqual(curl("PUT", "/v1/overrides/regions/pariss")["error"],
+                         "no geo name has a region 'pariss'")
+        self.assertEqual(curl("POST", "/v1/reload")["result"], "success")
+        self.assertIn("bad request", curl("POST", "/v1/nothing-here")["error"])
 
 
 if __name__ == "__main__":

@@ -199,7 +199,9 @@ struct Admin::Impl {
       const health::Status status = context.prober.status();
       const ExplainHealth health{*table, status};
       try {
-        res.set_content(explain(*world, req.get_param_value("name"), req.get_param_value("client"), &health),
+        const Placed placed = req.get_param_value("ecs") == "no" ? Placed::by_resolver : Placed::by_ecs;
+        res.set_content(explain(*world, req.get_param_value("name"), req.get_param_value("client"), &health,
+                                placed),
                         "text/plain");
       } catch (const std::invalid_argument& e) {
         res.status = 400;

@@ -144,7 +144,8 @@ int run_ctl(const CtlOptions& o) {
       sent = client.Get("/status", headers);
     } else if (cmd == "explain") {
       need(2, "explain NAME CLIENT");
-      const httplib::Params params{{"name", o.arguments[0]}, {"client", o.arguments[1]}};
+      httplib::Params params{{"name", o.arguments[0]}, {"client", o.arguments[1]}};
+      if (o.no_ecs) params.emplace("ecs", "no");
       sent = client.Get("/explain", params, headers);
     } else if (cmd == "drain" || cmd == "undrain") {
       need(1, "drain|undrain REGION|VIP-ADDRESS");

@@ -12,6 +12,7 @@ struct CtlOptions {
   std::string admin;        // HOST:PORT; overrides the config's
   std::string token_file;   // overrides the config's
   bool json = false;        // print the API's JSON as is
+  bool no_ecs = false;      // explain: the client's resolver sends no ECS
   std::string command;      // status, explain, drain, undrain, reload
   std::vector<std::string> arguments;
 };

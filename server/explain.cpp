@@ -1,5 +1,7 @@
 #include "server/explain.hpp"
 
+#include <arpa/inet.h>
+
 #include <cstdio>
 #include <sstream>
 #include <stdexcept>
@@ -13,9 +15,10 @@ namespace steerdns::server {
 
 namespace {
 
-// A query for NAME/QTYPE with EDNS and ECS for CLIENT, as a resolver would send it.
+// A query for NAME/QTYPE with EDNS, and ECS for CLIENT unless WITH_ECS is
+// false, as a resolver would send it.
 std::vector<std::uint8_t> make_query(const zones::WireName& name, std::uint16_t qtype,
-                                     const geoip::Network& client) {
+                                     const geoip::Network& client, bool with_ecs) {
   std::vector<std::uint8_t> q;
   auto put = [&q](std::initializer_list<unsigned> bytes) {
     for (unsigned b : bytes) q.push_back(static_cast<std::uint8_t>(b));
@@ -24,6 +27,10 @@ std::vector<std::uint8_t> make_query(const zones::WireName& name, std::uint16_t 
   for (char c : name) q.push_back(static_cast<std::uint8_t>(c));
   put({static_cast<unsigned>(qtype) >> 8u, qtype & 0xffu, 0, 1});
   const unsigned bytes = (client.prefix + 7u) / 8u;
+  if (!with_ecs) {
+    put({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0});  // OPT without options
+    return q;
+  }
   put({0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 8 + bytes});                // OPT
   put({0, 8, 0, 4 + bytes, 0, client.v6 ? 2u : 1u, client.prefix, 0});  // ECS
   const unsigned width = client.v6 ? 16 : 4;
@@ -39,10 +46,12 @@ struct Reply {
   AnswerInfo info;
 };
 
-Reply ask(const World& world, const ExplainHealth* health, const std::vector<std::uint8_t>& query) {
+// SOURCE: the packet's source address (nullptr: none).
+Reply ask(const World& world, const ExplainHealth* health, const std::vector<std::uint8_t>& query,
+          const sockaddr_storage* source) {
   std::vector<std::uint8_t> out(kMaxTcpMessage);
-  const AnswerInfo info = health != nullptr ? answer(world, health->table, query, out, Transport::tcp)
-                                            : answer(world, query, out, Transport::tcp);
+  const AnswerInfo info = health != nullptr ? answer(world, health->table, query, out, Transport::tcp, source)
+                                            : answer(world, query, out, Transport::tcp, source);
   Reply r;
   r.info = info;
   ldns_pkt* pkt = nullptr;
@@ -143,10 +152,27 @@ std::string health_lines(const World& world, const zones::GeoName& geo,
   return out;
 }
 
+// CLIENT (one address) as a packet source.
+sockaddr_storage source_of(const geoip::Network& client) {
+  sockaddr_storage ss{};
+  if (client.v6) {
+    auto& a = reinterpret_cast<sockaddr_in6&>(ss);
+    a.sin6_family = AF_INET6;
+    for (int i = 0; i < 16; ++i)
+      a.sin6_addr.s6_addr[i] = static_cast<std::uint8_t>(client.address >> (8 * (15 - i)));
+  } else {
+    auto& a = reinterpret_cast<sockaddr_in&>(ss);
+    a.sin_family = AF_INET;
+    const auto v4 = static_cast<std::uint32_t>(client.address);
+    a.sin_addr.s_addr = htonl(v4);
+  }
+  return ss;
+}
+
 }  // namespace
 
 std::string explain(const World& world, const std::string& name_text, const std::string& client_text,
-                    const ExplainHealth* health) {
+                    const ExplainHealth* health, Placed placed) {
   auto name = zones::name_from_text(name_text.empty() || name_text.back() != '.' ? name_text + "."
                                                                                  : name_text);
   if (!name) throw std::invalid_argument("'" + name_text + "' is not a domain name");
@@ -154,13 +180,28 @@ std::string explain(const World& world, const std::string& name_text, const std:
   if (!client)
     throw std::invalid_argument("'" + client_text +
                                 "' is not ADDRESS[/PREFIX] (with no bits set beyond the prefix)");
+  const bool by_resolver = placed == Placed::by_resolver;
+  if (by_resolver && client->prefix != (client->v6 ? 128 : 32))
+    throw std::invalid_argument("without ECS the client is its resolver's address: one address, not '" +
+                                client_text + "'");
+  if (world.zones.find_zone(*name) == nullptr) {
+    std::string zones;
+    for (const auto& z : world.zones.zones())
+      zones += (zones.empty() ? "" : ", ") + zones::name_to_text(z->apex());
+    throw std::invalid_argument(
+        "'" + zones::name_to_text(*name) +
+        "' is in no zone this server serves (it would answer REFUSED); its zones: " + zones);
+  }
+  const sockaddr_storage source = source_of(*client);
 
   std::ostringstream out;
   std::vector<geoip::RegionIndex> geo_list;
   out << "name:        " << zones::name_to_text(*name);
   const zones::GeoName* geo = find_geo_name(world, *name);
   if (geo != nullptr) out << " (geo name " << zones::name_to_text(geo->owner) << ", ttl " << geo->ttl << ")";
-  out << "\nclient:      " << client->text() << " (sent as EDNS Client Subnet)\n";
+  out << "\nclient:      " << client->text()
+      << (by_resolver ? " (the resolver's address: no EDNS Client Subnet)\n"
+                      : " (sent as EDNS Client Subnet)\n");
 
   if (geo != nullptr) {
     const geoip::Database& db = *world.geo_database;
@@ -201,7 +242,8 @@ std::string explain(const World& world, const std::string& name_text, const std:
   int scope = -1;
   std::string region_line, answers;
   for (std::uint16_t qtype : {zones::rrtype::A, zones::rrtype::AAAA}) {
-    const Reply r = ask(world, health, make_query(*name, qtype, *client));
+    const Reply r = ask(world, health, make_query(*name, qtype, *client, !by_resolver),
+                        by_resolver ? &source : nullptr);
     if (health != nullptr && geo != nullptr && region_line.empty())
       region_line = "region:      " + answered_region(*geo, geo_list, r.info) + "\n";
     scope = std::max(scope, r.scope);

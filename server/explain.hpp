@@ -16,9 +16,16 @@ struct ExplainHealth {
   const health::Status& status;
 };
 
-// NAME: a domain name; CLIENT: "ADDRESS[/PREFIX]", sent as EDNS Client
-// Subnet. Without HEALTH (the CLI), every VIP counts as up.
+// How the client reaches us: through a resolver that sends EDNS Client
+// Subnet, or through one that does not (the client is placed by the
+// resolver's address, CLIENT then being that address).
+enum class Placed : std::uint8_t { by_ecs, by_resolver };
+
+// NAME: a domain name in one of WORLD's zones; CLIENT: "ADDRESS[/PREFIX]"
+// (by_resolver: one address). Without HEALTH (the CLI), every VIP counts as
+// up. Throws std::invalid_argument for a bad name or client, and for a name
+// outside every zone (the server would answer REFUSED).
 std::string explain(const World& world, const std::string& name, const std::string& client,
-                    const ExplainHealth* health = nullptr);
+                    const ExplainHealth* health = nullptr, Placed placed = Placed::by_ecs);
 
 }  // namespace steerdns::server

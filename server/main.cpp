@@ -51,10 +51,13 @@ int run_check(const std::string& path) {
   }
 }
 
-int run_explain(const std::string& path, const std::string& name, const std::string& client) {
+int run_explain(const std::string& path, const std::string& name, const std::string& client, bool no_ecs) {
   try {
     const auto world = server::build_world(server::load_config(path));
-    std::fputs(server::explain(*world, name, client).c_str(), stdout);
+    std::fputs(server::explain(*world, name, client, nullptr,
+                               no_ecs ? server::Placed::by_resolver : server::Placed::by_ecs)
+                   .c_str(),
+               stdout);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
@@ -145,6 +148,9 @@ int main(int argc, char** argv) {
       ->add_option("client", explain_client,
                    "the client: ADDRESS[/PREFIX], as a resolver's EDNS Client Subnet")
       ->required();
+  bool explain_no_ecs = false;
+  explain->add_flag("--no-ecs", explain_no_ecs,
+                    "the client's resolver sends no ECS: CLIENT is the resolver's address");
 
   server::CtlOptions ctl_options;
   auto* ctl = app.add_subcommand("ctl", "talk to a running server's admin API");
@@ -153,6 +159,7 @@ int main(int argc, char** argv) {
   ctl->add_option("--admin", ctl_options.admin, "the admin API, HOST:PORT (default 127.0.0.1:8053)");
   ctl->add_option("--token-file", ctl_options.token_file, "the bearer token for drain, undrain and reload");
   ctl->add_flag("--json", ctl_options.json, "print the API's JSON as it is");
+  ctl->add_flag("--no-ecs", ctl_options.no_ecs, "explain: the resolver sends no ECS (CLIENT is its address)");
   ctl->add_option("command", ctl_options.command,
                   "status | explain NAME CLIENT | drain TARGET | undrain TARGET | reload")
       ->required();
@@ -186,7 +193,7 @@ int main(int argc, char** argv) {
     return code == static_cast<int>(CLI::ExitCodes::Success) ? 0 : 2;
   }
   if (*check) return run_check(config_path);
-  if (*explain) return run_explain(config_path, explain_name, explain_client);
+  if (*explain) return run_explain(config_path, explain_name, explain_client, explain_no_ecs);
   if (*ctl) return server::run_ctl(ctl_options);
   return run_serve(config_path);
 }

@@ -67,6 +67,29 @@ class BuiltInDatabase(GeoCase):
                 self.assertIn("scope:       /%d" % echoed[2], out.stdout)
                 self.assertIn(vips[0], out.stdout)
 
+    def explain(self, *args):
+        return subprocess.run([h.BIN, "explain", "-c", self.srv.config_path] + list(args),
+                              capture_output=True, text=True, timeout=30)
+
+    def test_explain_without_ecs_and_outside_our_zones(self):
+        # A resolver without ECS: the client is placed by the resolver's
+        # address, as the server places the query.
+        r = h.dig(self.srv.port, "artifacts.example.com", "A", "+noedns")
+        out = self.explain("artifacts.example.com", "127.0.0.1", "--no-ecs")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("(the resolver's address: no EDNS Client Subnet)", out.stdout)
+        for vip in self.vips(r):
+            self.assertIn(vip, out.stdout)
+        out = self.explain("artifacts.example.com", "8.8.8.8", "--no-ecs")
+        self.assertIn("virginia", out.stdout.split("region:")[1].splitlines()[0], out.stdout)
+        out = self.explain("artifacts.example.com", "8.8.8.0/24", "--no-ecs")
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("one address", out.stderr)
+        # A name we do not serve: said so, exit 1.
+        out = self.explain("www.example.org", "8.8.8.0/24")
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("'www.example.org.' is in no zone this server serves", out.stderr)
+
     def test_ttl_and_no_ecs_on_static_names(self):
         r = self.ask("artifacts.example.com", "8.8.8.0/24")
         self.assertTrue(all(rr[1] == 30 for rr in r.answer), r.stdout)

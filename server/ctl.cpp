@@ -72,8 +72,9 @@ void print_status(const json& doc) {
     for (const json& r : g["regions"]) {
       std::string state = state_text(r["state"]);
       if (!r["override"].is_null()) state += " (forced " + state_text(r["override"]) + ")";
-      std::printf("  %-14s %-20s %u of %u VIPs up\n", state_text(r["name"]).c_str(), state.c_str(),
-                  r["vips_up"].get<unsigned>(), r["vips_total"].get<unsigned>());
+      std::printf("  %-14s %-20s %u of %u VIPs up, threshold %u\n", state_text(r["name"]).c_str(),
+                  state.c_str(), r["vips_up"].get<unsigned>(), r["vips_total"].get<unsigned>(),
+                  r.contains("threshold") ? r["threshold"].get<unsigned>() : 1u);
       for (const json& v : r["vips"]) {
         std::string vstate = state_text(v["state"]);
         if (v.contains("override") && !v["override"].is_null())

@@ -107,6 +107,7 @@ class Drains(AdminCase):
         self.assertEqual(rc, 0, out + err)
         self.assertRegex(out, r"(?m)^ +127\.1\.0\.1 +up \(forced down\)")
         self.assertRegex(out, r"(?m)^overrides:.* VIP 127\.1\.0\.1 down;")
+        self.assertRegex(out, r"(?m)^  paris +\S+ +\d of 2 VIPs up, threshold 1$", out)
         rc, out, err = ctl("-c", srv.config_path, "--json", "status")
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(json.loads(out)["overrides"], {"regions": {}, "vips": {"127.1.0.1": "down"}})

@@ -1,9 +1,11 @@
 #include "common/load_error.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace steerdns::common {
 
@@ -49,6 +51,42 @@ void fail_at(const YamlDoc& doc, const Yaml& at, const std::string& reason) {
   throw LoadError(doc.path, line_of(at), reason);
 }
 
+namespace {
+
+// Levenshtein distance between A and B (keys are short).
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string did_you_mean(std::string_view word, std::initializer_list<std::string_view> known) {
+  std::string_view best;
+  std::size_t best_distance = 0;
+  for (auto k : known) {
+    const std::size_t d = edit_distance(word, k);
+    if (best.empty() || d < best_distance) {
+      best = k;
+      best_distance = d;
+    }
+  }
+  // Close enough to be a typo: at most a third of the word, and 2 edits.
+  if (best.empty() || best_distance == 0 || best_distance > 2 || best_distance * 3 > word.size() + 1)
+    return {};
+  return "; did you mean '" + std::string(best) + "'?";
+}
+
 void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view where,
                       std::initializer_list<std::string_view> allowed) {
   if (!map.is_map()) fail_at(doc, map, std::string(where) + " must be a map");
@@ -56,7 +94,9 @@ void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view wher
     const std::string key = item.first.scalar();
     bool known = false;
     for (auto a : allowed) known = known || a == key;
-    if (!known) fail_at(doc, item.first, "unknown key '" + key + "' in " + std::string(where));
+    if (!known)
+      fail_at(doc, item.first,
+              "unknown key '" + key + "' in " + std::string(where) + did_you_mean(key, allowed));
   }
 }
 
@@ -111,6 +151,12 @@ std::chrono::milliseconds read_duration(const YamlDoc& doc, const Yaml& node, st
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   const std::string_view unit(end, text.data() + text.size() - end);
   std::uint64_t scale = 0;
+  // A bare number is refused (0 aside): HAProxy counts milliseconds where
+  // other tools count seconds, and `interval: 2000` must not mean 33 minutes.
+  if (unit.empty() && ec == std::errc() && end != text.data() && value != 0)
+    fail_at(doc, node,
+            std::string(key) + ": '" + text + "' has no unit: write " + text + "ms or " + text +
+                "s (a duration is a number with ms, s, m or h)");
   if (unit.empty() || unit == "s") scale = 1000;
   else if (unit == "ms") scale = 1;
   else if (unit == "m") scale = 60'000;

@@ -44,6 +44,10 @@ YamlDoc parse_yaml_text(std::string_view text, const std::string& path);
 
 [[noreturn]] void fail_at(const YamlDoc& doc, const Yaml& at, const std::string& reason);
 
+// "; did you mean 'K'?" for the KNOWN word K a typo of WORD would be (at
+// most two edits), or empty.
+std::string did_you_mean(std::string_view word, std::initializer_list<std::string_view> known);
+
 // Rejects any key of MAP not in ALLOWED ("unknown key 'x' in WHERE").
 // A non-map MAP is an error too ("WHERE must be a map").
 void require_map_keys(const YamlDoc& doc, const Yaml& map, std::string_view where,

@@ -168,7 +168,6 @@ class CheckGood(unittest.TestCase):
         variants = {
             "durations in ms": GOOD_CONFIG.replace("idle_timeout: 5s", "idle_timeout: 500ms"),
             "durations in minutes": GOOD_CONFIG.replace("idle_timeout: 5s", "idle_timeout: 2m"),
-            "duration as integer": GOOD_CONFIG.replace("idle_timeout: 5s", "idle_timeout: 5"),
             "workers 0": GOOD_CONFIG.replace("workers: 2", "workers: 0"),
             "listen map": GOOD_CONFIG.replace(
                 "    - 127.0.0.1:{port}",
@@ -259,6 +258,14 @@ class CheckBad(unittest.TestCase):
         with CheckDir(cfg) as d:
             self.assertCheckFails(d, "steerdns.yaml", line_of(cfg, "parsecs"),
                                   "idle_timeout|parsecs")
+
+    def test_duration_without_unit(self):
+        """Issue 16: `interval: 2000` once meant 2000 s (HAProxy users write
+        milliseconds); a bare number is refused with both readings."""
+        cfg = GOOD_CONFIG.replace("idle_timeout: 5s", "idle_timeout: 5")
+        with CheckDir(cfg) as d:
+            self.assertCheckFails(d, "steerdns.yaml", line_of(cfg, "idle_timeout"),
+                                  "has no unit: write 5ms or 5s")
 
     def test_missing_zone_file(self):
         cfg = GOOD_CONFIG.replace("zones/example.com.yaml", "zones/missing.yaml")

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "common/load_error.hpp"
 #include "common/yaml.hpp"
 
 using steerdns::common::Yaml;
@@ -79,4 +80,37 @@ TEST_CASE("yaml: emit_yaml writes what parse reads back, quoting where needed") 
   CHECK(root["vips"]["a: b"].scalar() == "up");
   CHECK(root["none"].is_map());
   CHECK(root["none"].size() == 0);
+}
+
+TEST_CASE("load: a duration needs its unit; an unknown key near a known one is named") {
+  using steerdns::common::LoadError;
+  const steerdns::common::YamlDoc doc{"c.yaml", Yaml::parse("a: 2000\nb: 2000ms\nc: 0\nd: 5s\ne: 2m\n")};
+  auto duration_error = [&](const char* key) {
+    try {
+      steerdns::common::read_duration(doc, doc.root[key], key);
+    } catch (const LoadError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK(duration_error("a") ==
+        "c.yaml:1: a: '2000' has no unit: write 2000ms or 2000s (a duration is a "
+        "number with ms, s, m or h)");
+  CHECK(steerdns::common::read_duration(doc, doc.root["b"], "b").count() == 2000);
+  CHECK(steerdns::common::read_duration(doc, doc.root["c"], "c").count() == 0);
+  CHECK(steerdns::common::read_duration(doc, doc.root["d"], "d").count() == 5000);
+  CHECK(steerdns::common::read_duration(doc, doc.root["e"], "e").count() == 120000);
+
+  CHECK(steerdns::common::did_you_mean("intreval", {"interval", "timeout"}) == "; did you mean 'interval'?");
+  CHECK(steerdns::common::did_you_mean("thresold", {"location", "vips", "threshold"}) ==
+        "; did you mean 'threshold'?");
+  CHECK(steerdns::common::did_you_mean("colour", {"type", "port", "path"}).empty());
+  CHECK(steerdns::common::did_you_mean("ab", {"xy"}).empty());
+  const steerdns::common::YamlDoc map{"m.yaml", Yaml::parse("listne: [x]\n")};
+  try {
+    steerdns::common::require_map_keys(map, map.root, "server", {"listen", "workers"});
+    FAIL("accepted");
+  } catch (const LoadError& e) {
+    CHECK(std::string(e.what()) == "m.yaml:1: unknown key 'listne' in server; did you mean 'listen'?");
+  }
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/load_error.hpp"
+#include "geoip/countries.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
 
@@ -37,9 +38,12 @@ geoip::Policy policy_for(const zones::GeoName& g) {
   }
   for (const auto& o : g.country) {
     const std::string code = upper(o.key);
-    if (code.size() != 2 || !std::isalpha(static_cast<unsigned char>(code[0])) ||
-        !std::isalpha(static_cast<unsigned char>(code[1])))
-      throw common::LoadError(g.file, o.line, "country '" + o.key + "' is not an ISO 3166 alpha-2 code");
+    if (geoip::country_continent(code).empty())
+      throw common::LoadError(g.file, o.line,
+                              "country '" + o.key + "' is not an ISO 3166 alpha-2 code" +
+                                  (code == "UK"   ? " (the United Kingdom is GB)"
+                                   : code == "EL" ? " (Greece is GR)"
+                                                  : ""));
     p.country[code] = o.regions;
   }
   for (const auto& o : g.continent) {

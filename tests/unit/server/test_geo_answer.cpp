@@ -135,6 +135,12 @@ TEST_CASE("geo declarations are validated with file:line") {
             .find(":7: cidr '10.0.0.1/8'") != std::string::npos);
   CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {continent: {XX: [paris]}}}\n")
             .find("continent 'XX'") != std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {country: {UK: [paris]}}}\n")
+            .find("country 'UK' is not an ISO 3166 alpha-2 code (the United Kingdom is GB)") !=
+        std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {country: {XX: [paris]}}}\n")
+            .find("country 'XX' is not an ISO 3166 alpha-2 code") != std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris], overrides: {country: {gb: [paris]}}}\n") == "no error");
   CHECK(error(head + "geo:\n  a: {regions: [paris], colour: red}\n").find("unknown key 'colour'") !=
         std::string::npos);
   CHECK(error("zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"

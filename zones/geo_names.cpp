@@ -69,6 +69,14 @@ void ZoneBuilder::read_regions(const common::Yaml& regions) {
       // An rrset holds no duplicate records (RFC 2181 §5).
       if (std::find(family->begin(), family->end(), rdata) != family->end())
         fail_at(doc_, vip, where + ": VIP '" + text + "' is listed twice");
+      // One VIP, one region: its health, drains and counters are its region's.
+      for (const RegionDecl& other : regions_) {
+        const auto& theirs = size == 4 ? other.v4 : other.v6;
+        if (std::find(theirs.begin(), theirs.end(), rdata) != theirs.end())
+          fail_at(doc_, vip,
+                  where + ": VIP '" + text + "' is also in region '" + other.name + "' (line " +
+                      std::to_string(other.line) + "); a VIP belongs to one region");
+      }
       family->push_back(std::move(rdata));
       (size == 4 ? r.v4_vips : r.v6_vips).push_back({text, check});
     }

@@ -122,6 +122,10 @@ TEST_CASE("rrsets that no DNS message could carry are refused; duplicate VIPs to
   CHECK(load_error(head + many).find("larger than a DNS message can carry") != std::string::npos);
   CHECK(load_error(head + "regions:\n  r: {location: [1, 2], vips: [127.1.0.1, 127.1.0.1]}\n")
             .find(":5: region 'r': VIP '127.1.0.1' is listed twice") != std::string::npos);
+  CHECK(load_error(head + "regions:\n  r: {location: [1, 2], vips: [127.1.0.1]}\n"
+                          "  s: {location: [3, 4], vips: [\"::1\", 127.1.0.1]}\n")
+            .find(":6: region 's': VIP '127.1.0.1' is also in region 'r' (line 5); a VIP belongs to one "
+                  "region") != std::string::npos);
 }
 
 TEST_CASE("TXT text is quoted and split into 255-byte strings") {

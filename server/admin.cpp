@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
-#include <regex>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -278,19 +277,29 @@ struct Admin::Impl {
     // cpp-httplib refuses a POST or PUT without Content-Length (a plain
     // `curl -X POST`) with an empty 400 before routing: such a request has
     // no body, so it is answered here as one with an empty body.
-    server.set_error_handler([reload, change, pattern](const httplib::Request& req, httplib::Response& res) {
+    server.set_error_handler([reload, change](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
       if (res.status == 400 && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
         httplib::Request empty = req;
         empty.body.clear();
-        std::smatch m;
         if (req.method == "POST" && req.path == "/v1/reload") {
           res.status = 200;
           return reload(empty, res);
         }
-        if (req.method == "PUT" && std::regex_match(req.path, m, std::regex(pattern))) {
-          res.status = 200;
-          return change(empty, res, m[1], m[2], false);
+        // /v1/overrides/(regions|vips)/NAME, as the PUT route's pattern.
+        constexpr std::string_view prefix = "/v1/overrides/";
+        const std::string_view path = req.path;
+        if (req.method == "PUT" && path.substr(0, prefix.size()) == prefix) {
+          const std::string_view rest = path.substr(prefix.size());
+          const std::size_t slash = rest.find('/');
+          const std::string_view kind = rest.substr(0, slash);
+          const std::string_view name = slash == std::string_view::npos ? std::string_view()
+                                                                        : rest.substr(slash + 1);
+          if ((kind == "regions" || kind == "vips") && !name.empty() &&
+              name.find('/') == std::string_view::npos) {
+            res.status = 200;
+            return change(empty, res, std::string(kind), std::string(name), false);
+          }
         }
         return fail(res, 400, "bad request: " + req.method + " " + req.path);
       }

@@ -7,7 +7,7 @@ JOBS       ?= $(shell nproc)
 # Everything the build, the tests and `make run` need.
 DEB_PACKAGES := build-essential cmake pkg-config python3 \
   libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev libbenchmark-dev \
-  libcurl4-openssl-dev nlohmann-json3-dev openssl ca-certificates \
+  libcurl4-openssl-dev libssl-dev nlohmann-json3-dev openssl ca-certificates \
   libcpp-httplib-dev libsystemd-dev help2man systemd \
   libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin \
   dnsutils knot-dnsutils unbound pdns-recursor curl

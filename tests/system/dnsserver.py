@@ -312,7 +312,9 @@ class Server:
                                      % (self.proc.returncode, self.all_output()))
             opts = ["+time=1", "+tries=1"] + (["+tcp"] if self.ready_tcp else [])
             last = dig(self.port, self.ready_zone or ".", "SOA", *opts, server=self.ready_addr)
-            if last.status is not None:
+            # A reply, not our own query: a dig whose ephemeral source port
+            # is the server's port (free while it restarts) hears itself.
+            if last.status is not None and "qr" in last.flags:
                 return
             if time.monotonic() >= deadline:
                 break

@@ -100,9 +100,10 @@ class Resolver:
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=self.dir)
         try:
-            wait_for(lambda: self.proc.poll() is None and
-                     dig(self.port, "www.example.com", "A", time_=1).status == "NOERROR",
-                     what="%s answering" % self.name)
+            def answering():
+                r = dig(self.port, "www.example.com", "A", time_=1)
+                return self.proc.poll() is None and r.status == "NOERROR" and "qr" in r.flags
+            wait_for(answering, what="%s answering" % self.name)
         except BaseException:
             self.stop()
             raise

@@ -23,9 +23,6 @@ namespace rrtype = zones::rrtype;
 namespace {
 
 constexpr int kMaxCnameChain = 8;
-constexpr std::uint16_t kClassIn = 1, kClassCh = 3, kClassAny = 255;
-constexpr std::uint16_t kTypeAny = 255, kTypeAxfr = 252, kTypeIxfr = 251, kTypeMailb = 253, kTypeMaila = 254,
-                        kTypeTkey = 249, kTypeTsig = 250;
 
 // A record's owner: NAME, or a pointer to the question name when NAME is empty.
 bool put_owner(Writer& w, std::string_view name) noexcept {
@@ -55,8 +52,7 @@ ClientAddress client_address(const Query& q, const sockaddr_storage* source) noe
   ClientAddress c;
   if (q.options.ecs.present && q.options.ecs.source > 0) {
     c.v6 = q.options.ecs.family == 2;
-    const int bytes = c.v6 ? 16 : 4;
-    for (int i = 0; i < bytes; ++i) c.address = (c.address << 8) | q.options.ecs.address[i];
+    c.address = subnet_address(q.options.ecs);
     return c;
   }
   if (source != nullptr && !source_address(*source, c.v6, c.address)) c = {};
@@ -95,7 +91,7 @@ class Responder {
         answer_geo(zone, owner, *node->geo);
         return;
       }
-      if (q_.qtype == kTypeAny && !ds_at_cut) {
+      if (q_.qtype == qtype::ANY && !ds_at_cut) {
         // RFC 8482 §4.1: one rrset is a complete answer to ANY.
         if (node->rrsets.empty()) put_negative(zone);
         else put_answer(owner, node->rrsets.front());
@@ -128,7 +124,7 @@ class Responder {
     Ask ask;
     if (q_.qtype == rrtype::A) ask = Ask::a;
     else if (q_.qtype == rrtype::AAAA) ask = Ask::aaaa;
-    else if (q_.qtype == kTypeAny) ask = Ask::any;
+    else if (q_.qtype == qtype::ANY) ask = Ask::any;
     else {
       put_negative(zone);
       return;
@@ -369,15 +365,15 @@ AnswerInfo answer(const World& world, const health::Table& health, std::span<con
   } else if (cookie.state == CookieState::invalid && transport == Transport::udp) {
     // RFC 7873 §5.2.3: the client retries with the server cookie we send.
     s.rcode = rcode::BADCOOKIE;
-  } else if (q.qclass == kClassCh) {
+  } else if (q.qclass == qclass::CH) {
     if (!answer_chaos(world, q, w, s)) s.rcode = rcode::REFUSED;
-  } else if (q.qclass != kClassIn && q.qclass != kClassAny) {
+  } else if (q.qclass != qclass::IN && q.qclass != qclass::ANY) {
     s.rcode = rcode::REFUSED;
-  } else if (q.qtype == rrtype::OPT || q.qtype == kTypeTkey || q.qtype == kTypeTsig) {
+  } else if (q.qtype == rrtype::OPT || q.qtype == qtype::TKEY || q.qtype == qtype::TSIG) {
     s.rcode = rcode::FORMERR;
-  } else if (q.qtype == kTypeMaila || q.qtype == kTypeMailb) {
+  } else if (q.qtype == qtype::MAILA || q.qtype == qtype::MAILB) {
     s.rcode = rcode::NOTIMP;
-  } else if (q.qtype == kTypeAxfr || q.qtype == kTypeIxfr) {
+  } else if (q.qtype == qtype::AXFR || q.qtype == qtype::IXFR) {
     s.rcode = rcode::REFUSED;  // zone transfers are not offered
   } else if (const Zone* zone = world.zones.find_zone(q.name())) {
     // QCLASS ANY (255) is answered from our only class, IN.

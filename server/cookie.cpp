@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/load_error.hpp"
+#include "server/source.hpp"
 
 namespace steerdns::server {
 
@@ -47,23 +48,15 @@ struct SipState {
 };
 
 // The client address as the hash covers it: 4 octets for IPv4 (and
-// IPv4-mapped IPv6), 16 for IPv6, none when unknown.
+// IPv4-mapped IPv6, as source_address() reads it), 16 for IPv6, none when
+// unknown.
 std::size_t client_ip(const sockaddr_storage* source, std::uint8_t out[16]) noexcept {
-  if (source == nullptr) return 0;
-  if (source->ss_family == AF_INET) {
-    std::memcpy(out, &reinterpret_cast<const sockaddr_in*>(source)->sin_addr, 4);
-    return 4;
-  }
-  if (source->ss_family == AF_INET6) {
-    const auto& a6 = reinterpret_cast<const sockaddr_in6*>(source)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-      std::memcpy(out, a6.s6_addr + 12, 4);
-      return 4;
-    }
-    std::memcpy(out, a6.s6_addr, 16);
-    return 16;
-  }
-  return 0;
+  bool v6 = false;
+  geoip::Address6 address = 0;
+  if (source == nullptr || !source_address(*source, v6, address)) return 0;
+  const std::size_t size = v6 ? 16 : 4;
+  for (std::size_t i = 0; i < size; ++i) out[i] = static_cast<std::uint8_t>(address >> (8 * (size - 1 - i)));
+  return size;
 }
 
 std::uint32_t read_u32(const std::uint8_t* p) noexcept {

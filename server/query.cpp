@@ -11,8 +11,6 @@ namespace rrtype = zones::rrtype;
 
 namespace {
 
-constexpr std::uint16_t kTypeTsig = 250;
-
 // Skips a possibly compressed name; pointers end it, so nothing loops.
 bool skip_name(const std::uint8_t* p, std::size_t size, std::size_t& pos) noexcept {
   while (pos < size) {
@@ -127,7 +125,7 @@ Parse parse_query(std::span<const std::uint8_t> in, Query& q) noexcept {
     if (type == rrtype::OPT) {
       if (i < first_additional) return bad;  // OPT only in additional
       if (read_opt(q, owner_at, pos) != Parse::ok) return bad;
-    } else if (type == kTypeTsig) {
+    } else if (type == qtype::TSIG) {
       if (i + 1 != records || i < first_additional) return bad;  // only last (RFC 8945 §5.1)
       if (read_tsig(q, owner_at, pos, rdlen) != Parse::ok) return bad;
     }

@@ -16,6 +16,15 @@ namespace steerdns::server {
 
 inline constexpr std::size_t kHeader = 12;  // octets of a DNS header
 
+// Query types and classes no zone holds (zones::rrtype names those it does).
+namespace qtype {
+inline constexpr std::uint16_t TKEY = 249, TSIG = 250, IXFR = 251, AXFR = 252, MAILB = 253, MAILA = 254,
+                               ANY = 255;
+}
+namespace qclass {
+inline constexpr std::uint16_t IN = 1, CH = 3, ANY = 255;
+}
+
 inline std::uint16_t read_u16(const std::uint8_t* p) noexcept {
   return static_cast<std::uint16_t>(p[0] << 8 | p[1]);
 }

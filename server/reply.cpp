@@ -7,7 +7,6 @@ namespace steerdns::server {
 namespace {
 
 constexpr std::size_t kOptFixed = 11;  // root owner, type, class, ttl, rdlength
-constexpr std::uint16_t kClassCh = 3, kClassAny = 255, kTypeTxt = 16, kTypeAny = 255, kTypeTsig = 250;
 
 bool put_option_header(Writer& w, std::uint16_t code, std::size_t size) noexcept {
   return w.put_u16(code) && w.put_u16(static_cast<std::uint16_t>(size));
@@ -102,9 +101,9 @@ bool put_tsig_error(Writer& w, const Query& q, std::uint16_t error) noexcept {
   const std::size_t owner = q.tsig_algorithm_at - 10 - q.tsig_at;
   const std::size_t rdlength = q.tsig_algorithm_size + 6 + 2 + 2 + 2 + 2 + 2;
   const std::uint8_t fixed[10] = {0,
-                                  static_cast<std::uint8_t>(kTypeTsig),
+                                  static_cast<std::uint8_t>(qtype::TSIG),
                                   0,
-                                  static_cast<std::uint8_t>(kClassAny),
+                                  static_cast<std::uint8_t>(qclass::ANY),
                                   0,
                                   0,
                                   0,
@@ -126,14 +125,14 @@ bool answer_chaos(const World& world, const Query& q, Writer& w, Sections& s) no
   else if (name == kVersionBind || name == kVersionServer) text = world.version;
   if (text.empty()) return false;
   s.aa = true;
-  if (q.qtype != kTypeTxt && q.qtype != kTypeAny) return true;  // NODATA
+  if (q.qtype != zones::rrtype::TXT && q.qtype != qtype::ANY) return true;  // NODATA
   // One record: the question's name (a pointer), TXT CH, TTL 0, the text
   // in strings of at most 255 octets.
   const std::size_t strings = (text.size() + 254) / 255;
   const std::size_t rdlength = text.size() + strings;
   const Writer::Mark m = w.mark();
-  bool ok = w.put_u16(0xC000 | kHeader) && w.put_u16(kTypeTxt) && w.put_u16(kClassCh) && w.put_u16(0) &&
-            w.put_u16(0) && w.put_u16(static_cast<std::uint16_t>(rdlength));
+  bool ok = w.put_u16(0xC000 | kHeader) && w.put_u16(zones::rrtype::TXT) && w.put_u16(qclass::CH) &&
+            w.put_u16(0) && w.put_u16(0) && w.put_u16(static_cast<std::uint16_t>(rdlength));
   for (std::size_t at = 0; ok && at < text.size(); at += 255) {
     const std::size_t n = std::min<std::size_t>(255, text.size() - at);
     const std::uint8_t len = static_cast<std::uint8_t>(n);

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "geoip/geoip.hpp"
+#include "server/edns.hpp"
 
 namespace steerdns::server {
 
@@ -28,6 +29,15 @@ inline bool source_address(const sockaddr_storage& source, bool& v6, geoip::Addr
     return true;
   }
   return false;
+}
+
+// The address of an EDNS Client Subnet option, laid out as
+// source_address() lays out a packet's (bits past the prefix are zero).
+inline geoip::Address6 subnet_address(const ClientSubnet& ecs) noexcept {
+  geoip::Address6 address = 0;
+  const int bytes = ecs.family == 2 ? 16 : 4;
+  for (int i = 0; i < bytes; ++i) address = (address << 8) | ecs.address[i];
+  return address;
 }
 
 }  // namespace steerdns::server

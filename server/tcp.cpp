@@ -127,20 +127,11 @@ void tcp_process(TcpConnection* c) {
     if (c->have - pos < 2 + len) break;
     const std::span<const std::uint8_t> query(c->buffer.data() + pos + 2, len);
     const World& world = w.pin.refresh();
-    const bool logged = w.shared.config.query_log;
-    const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    timespec received{};
-    if (w.shared.dnstap != nullptr) clock_gettime(CLOCK_REALTIME, &received);
+    const Worker::Received received = w.received();
     const AnswerInfo info = answer(world, w.health.refresh(), query, {w.tcp_answer.get(), kMaxTcpMessage},
                                    Transport::tcp, &c->peer, static_cast<std::uint32_t>(std::time(nullptr)));
-    w.shared.metrics.count(w.index, world, Transport::tcp, info);
-    if (logged) w.log_query("tcp", c->peer, query, info, world, std::chrono::steady_clock::now() - started);
-    if (w.shared.dnstap != nullptr) {
-      timespec answered{};
-      clock_gettime(CLOCK_REALTIME, &answered);
-      w.shared.dnstap->log(w.index, Transport::tcp, c->peer, c->local_known ? &c->local : nullptr, query,
-                           {w.tcp_answer.get(), info.size}, info.zone, world.identity, received, answered);
-    }
+    w.record(Transport::tcp, c->peer, c->local_known ? &c->local : nullptr, query,
+             {w.tcp_answer.get(), info.size}, info, world, received);
     pos += 2 + len;
     if (info.size == 0) {  // nothing to say to this: end the conversation
       tcp_close(c);

@@ -1,7 +1,6 @@
 #include "server/udp.hpp"
 
 #include <cerrno>
-#include <chrono>
 #include <ctime>
 
 #include "server/socket.hpp"
@@ -39,10 +38,7 @@ void reply_from_destination(const msghdr& received, msghdr& reply) {
 std::size_t answer_datagram(Worker& w, const World& world, const health::Table& table,
                             std::span<const std::uint8_t> query, const sockaddr_storage& peer,
                             const sockaddr_storage* local, std::span<std::uint8_t> out, std::uint32_t now) {
-  const bool logged = w.shared.config.query_log;
-  const auto started = logged ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  timespec received{};
-  if (w.shared.dnstap != nullptr) clock_gettime(CLOCK_REALTIME, &received);
+  const Worker::Received received = w.received();
   AnswerInfo info = answer(world, table, query, out, Transport::udp, &peer, now);
   if (w.shared.limiter != nullptr && info.size > 0) {
     const RateLimiter::Verdict v = w.shared.limiter->check(peer, {out.data(), info.size}, info,
@@ -58,14 +54,7 @@ std::size_t answer_datagram(Worker& w, const World& world, const health::Table& 
       }
     }
   }
-  w.shared.metrics.count(w.index, world, Transport::udp, info);
-  if (logged) w.log_query("udp", peer, query, info, world, std::chrono::steady_clock::now() - started);
-  if (w.shared.dnstap != nullptr) {
-    timespec answered{};
-    clock_gettime(CLOCK_REALTIME, &answered);
-    w.shared.dnstap->log(w.index, Transport::udp, peer, local, query, {out.data(), info.size}, info.zone,
-                         world.identity, received, answered);
-  }
+  w.record(Transport::udp, peer, local, query, {out.data(), info.size}, info, world, received);
   return info.size;
 }
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "server/socket.hpp"
+#include "server/source.hpp"
 #include "server/text.hpp"
 
 namespace steerdns::server {
@@ -139,11 +140,33 @@ std::string ecs_text(const AnswerInfo& info) {
   geoip::Network n;
   n.v6 = info.ecs.family == 2;
   n.prefix = info.ecs.source;
-  for (int i = 0; i < (n.v6 ? 16 : 4); ++i) n.address = (n.address << 8) | info.ecs.address[i];
+  n.address = subnet_address(info.ecs);
   return fmt::format("{} scope={}", n.text(), info.ecs_scope);
 }
 
 }  // namespace
+
+Worker::Received Worker::received() const noexcept {
+  Received r;
+  if (shared.config.query_log) r.steady = std::chrono::steady_clock::now();
+  if (shared.dnstap != nullptr) clock_gettime(CLOCK_REALTIME, &r.real);
+  return r;
+}
+
+void Worker::record(Transport transport, const sockaddr_storage& peer, const sockaddr_storage* local,
+                    std::span<const std::uint8_t> query, std::span<const std::uint8_t> response,
+                    const AnswerInfo& info, const World& world, const Received& received) {
+  shared.metrics.count(index, world, transport, info);
+  if (shared.config.query_log)
+    log_query(transport == Transport::tcp ? "tcp" : "udp", peer, query, info, world,
+              std::chrono::steady_clock::now() - received.steady);
+  if (shared.dnstap != nullptr) {
+    timespec answered{};
+    clock_gettime(CLOCK_REALTIME, &answered);
+    shared.dnstap->log(index, transport, peer, local, query, response, info.zone, world.identity,
+                       received.real, answered);
+  }
+}
 
 void Worker::log_query(const char* transport, const sockaddr_storage& peer,
                        std::span<const std::uint8_t> query, const AnswerInfo& info, const World& world,

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <span>
 #include <thread>
@@ -81,9 +82,24 @@ struct Worker {
     spdlog::error(fmt, std::forward<Args>(args)...);
   }
 
-  // The query log line of one answer (logging.query_log): client, client
-  // subnet and scope, question, rcode, answered region, size, flags, the
-  // cookie's state and the time answer() took.
+  // When a query arrived, by the clocks the query log (steady) and dnstap
+  // (real time) read; neither is read when its output is off.
+  struct Received {
+    std::chrono::steady_clock::time_point steady{};
+    timespec real{};
+  };
+  Received received() const noexcept;
+
+  // After answer() (and, over UDP, the rate limiter): one answer counted,
+  // logged (logging.query_log) and sent to dnstap (logging.dnstap).
+  // RESPONSE is what goes back to PEER (empty: nothing).
+  void record(Transport transport, const sockaddr_storage& peer, const sockaddr_storage* local,
+              std::span<const std::uint8_t> query, std::span<const std::uint8_t> response,
+              const AnswerInfo& info, const World& world, const Received& received);
+
+  // The query log line of one answer: client, client subnet and scope,
+  // question, rcode, answered region, size, flags, the cookie's state and
+  // the time answer() took.
   void log_query(const char* transport, const sockaddr_storage& peer, std::span<const std::uint8_t> query,
                  const AnswerInfo& info, const World& world, std::chrono::steady_clock::duration spent);
 

@@ -344,7 +344,7 @@ Config load_config(const std::string& path) {
   }
   if (const auto admin = doc.root["admin"]) read_admin(doc, admin, config);
   if (const auto logging = doc.root["logging"]) {
-    common::require_map_keys(doc, logging, "logging", {"level", "query_log", "dnstap"});
+    common::require_map_keys(doc, logging, "logging", {"level", "format", "query_log", "dnstap"});
     if (const auto dnstap = logging["dnstap"]) {
       common::require_map_keys(doc, dnstap, "logging.dnstap", {"socket", "queries", "responses"});
       if (!dnstap["socket"])
@@ -374,6 +374,11 @@ Config load_config(const std::string& path) {
                        [&](const char* l) { return config.log_level == l; }))
         fail_at(doc, logging["level"],
                 "level '" + config.log_level + "' is not one of trace, debug, info, warn, error");
+    }
+    if (logging["format"]) {
+      const std::string format = common::read_string(doc, logging["format"], "format");
+      if (!common::parse_log_format(format, config.log_format))
+        fail_at(doc, logging["format"], "format '" + format + "' is not one of text, json");
     }
     if (logging["query_log"]) config.query_log = common::read_bool(doc, logging["query_log"], "query_log");
   }

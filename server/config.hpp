@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/log.hpp"
 #include "server/cookie.hpp"
 #include "server/dnstap.hpp"
 #include "server/rate_limit.hpp"
@@ -73,6 +74,7 @@ struct Config {
   // Started as root (to bind port 53): switch to this user after binding.
   std::string user;
   std::string log_level = "info";
+  common::LogFormat log_format = common::LogFormat::text;  // logging.format
   bool query_log = false;
   DnstapConfig dnstap;  // logging.dnstap; off unless configured
 };

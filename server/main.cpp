@@ -2,7 +2,6 @@
 // hand over to Runtime. Everything it does is reachable from tests.
 #include <CLI/CLI.hpp>
 #include <malloc.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <sys/resource.h>
@@ -13,6 +12,7 @@
 #include <cstring>
 #include <exception>
 
+#include "common/log.hpp"
 #include "server/config.hpp"
 #include "server/ctl.hpp"
 #include "server/explain.hpp"
@@ -27,14 +27,6 @@
 namespace {
 
 using namespace steerdns;
-
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("steerdns");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
-  spdlog::flush_on(spdlog::level::info);
-}
 
 int run_check(const std::string& path) {
   try {
@@ -92,7 +84,7 @@ int run_serve(const std::string& path) {
   std::unique_ptr<server::Metrics> metrics;
   try {
     config = server::load_config(path);
-    setup_logging(config.log_level);
+    common::setup_logging(config.log_format, spdlog::level::from_str(config.log_level));
     raise_descriptor_limit();
     // The prober's first round finishes inside build_world, before any
     // listener opens: the first answer already knows health.

@@ -1,5 +1,7 @@
 #include "server/reload.hpp"
 
+#include "common/log.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
@@ -92,7 +94,7 @@ void Reloader::finish() {
   try {
     if (build_failure_) std::rethrow_exception(std::exchange(build_failure_, nullptr));
     warn_restart_only_changes(next_config_);
-    spdlog::set_level(spdlog::level::from_str(next_config_.log_level));
+    common::setup_logging(next_config_.log_format, spdlog::level::from_str(next_config_.log_level));
     out.records = next_world_->zones.record_count();
     out.zones = next_world_->zones.zones().size();
     world_.publish(std::move(next_world_));

@@ -30,6 +30,7 @@ const Block& block_holding(const std::vector<Block>& blocks, Address6 address) n
 // The size of a /PREFIX block; PREFIX is at least 1 where this is used.
 Address6 block_size(bool v6, std::uint8_t prefix) { return Address6{1} << (bits_of(v6) - prefix); }
 
+// The value at PATH when it is a string, else "".
 std::string entry_string(MMDB_entry_s& entry, const char* const* path) {
   MMDB_entry_data_s data;
   if (MMDB_aget_value(&entry, &data, path) != MMDB_SUCCESS || !data.has_data ||
@@ -38,12 +39,84 @@ std::string entry_string(MMDB_entry_s& entry, const char* const* path) {
   return std::string(data.utf8_string, data.data_size);
 }
 
+// The number at PATH: a double or float as the MaxMind schema stores it, an
+// integer, or a decimal string (as CSV-converted flat files hold them).
 std::optional<double> entry_double(MMDB_entry_s& entry, const char* const* path) {
   MMDB_entry_data_s data;
   if (MMDB_aget_value(&entry, &data, path) != MMDB_SUCCESS || !data.has_data) return std::nullopt;
-  if (data.type == MMDB_DATA_TYPE_DOUBLE) return data.double_value;
-  if (data.type == MMDB_DATA_TYPE_FLOAT) return data.float_value;
-  return std::nullopt;
+  switch (data.type) {
+    case MMDB_DATA_TYPE_DOUBLE: return data.double_value;
+    case MMDB_DATA_TYPE_FLOAT: return data.float_value;
+    case MMDB_DATA_TYPE_INT32: return data.int32;
+    case MMDB_DATA_TYPE_UINT16: return data.uint16;
+    case MMDB_DATA_TYPE_UINT32: return data.uint32;
+    case MMDB_DATA_TYPE_UTF8_STRING: {
+      double value = 0;
+      const char* last = data.utf8_string + data.data_size;
+      auto [end, ec] = std::from_chars(data.utf8_string, last, value);
+      if (ec == std::errc() && end == last && data.data_size > 0) return value;
+      return std::nullopt;
+    }
+    default: return std::nullopt;
+  }
+}
+
+// Coordinates from two paths, when both are numbers on Earth.
+std::optional<Coordinates> entry_coordinates(MMDB_entry_s& entry, const char* const* lat,
+                                             const char* const* lon) {
+  const auto la = entry_double(entry, lat);
+  const auto lo = entry_double(entry, lon);
+  if (!la || !lo || !std::isfinite(*la) || !std::isfinite(*lo) || std::fabs(*la) > 90 || std::fabs(*lo) > 180)
+    return std::nullopt;
+  return Coordinates{*la, *lo};
+}
+
+std::string upper(std::string text) {
+  for (auto& c : text)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return text;
+}
+
+// What a record says about where its network is, in either layout (Place).
+Place read_place(MMDB_entry_s& entry) {
+  static const char* const nested_lat[] = {"location", "latitude", nullptr};
+  static const char* const nested_lon[] = {"location", "longitude", nullptr};
+  static const char* const flat_lat[] = {"latitude", nullptr};
+  static const char* const flat_lon[] = {"longitude", nullptr};
+  static const char* const country[] = {"country", "iso_code", nullptr};
+  static const char* const registered[] = {"registered_country", "iso_code", nullptr};
+  static const char* const country_code[] = {"country_code", nullptr};
+  static const char* const continent[] = {"continent", "code", nullptr};
+  static const char* const continent_code_key[] = {"continent_code", nullptr};
+  static const char* const continent_flat[] = {"continent", nullptr};
+  Place p;
+  p.country = entry_string(entry, country);
+  if (p.country.empty()) p.country = entry_string(entry, registered);
+  if (p.country.empty()) p.country = entry_string(entry, country_code);
+  p.country = upper(std::move(p.country));
+  p.continent = entry_string(entry, continent);
+  if (p.continent.empty()) p.continent = entry_string(entry, continent_code_key);
+  if (p.continent.empty()) {
+    // IPinfo's lite files name the continent here ("Europe"); others put the code.
+    p.continent = std::string(continent_code(entry_string(entry, continent_flat)));
+  }
+  p.continent = upper(std::move(p.continent));
+  auto location = entry_coordinates(entry, nested_lat, nested_lon);
+  if (!location) location = entry_coordinates(entry, flat_lat, flat_lon);
+  if (location) {
+    p.located = true;
+    p.origin = Origin::record;
+    p.location = *location;
+  } else if (const auto point = country_location(p.country)) {
+    p.located = true;
+    p.origin = Origin::country;
+    p.location = *point;
+  } else if (const auto point = continent_location(p.continent)) {
+    p.located = true;
+    p.origin = Origin::continent;
+    p.location = *point;
+  }
+  return p;
 }
 
 }  // namespace
@@ -121,6 +194,9 @@ class Walker {
     db_.places_.emplace_back();  // 0: not in the database
   }
 
+  // Records that are not maps (Place), as read so far.
+  std::size_t not_maps() const noexcept { return not_maps_; }
+
   void walk_family(bool v6) {
     std::vector<Database::Block>& out = v6 ? db_.v6_ : db_.v4_;
     const bool tree_v6 = mmdb_.metadata.ip_version == 6;
@@ -183,21 +259,15 @@ class Walker {
     if (type != MMDB_RECORD_TYPE_DATA) return 0;
     auto [it, inserted] = by_offset_.try_emplace(entry.offset, 0);
     if (!inserted) return it->second;
-    static const char* const lat[] = {"location", "latitude", nullptr};
-    static const char* const lon[] = {"location", "longitude", nullptr};
-    static const char* const country[] = {"country", "iso_code", nullptr};
-    static const char* const registered[] = {"registered_country", "iso_code", nullptr};
-    static const char* const continent[] = {"continent", "code", nullptr};
+    // A record is a map; one that does not decode as one (a garbage data
+    // section) holds nothing and is counted.
+    static const char* const top[] = {nullptr};
+    MMDB_entry_data_s data;
     Place p;
-    const auto la = entry_double(entry, lat);
-    const auto lo = entry_double(entry, lon);
-    if (la && lo) {
-      p.located = true;
-      p.location = {*la, *lo};
-    }
-    p.country = entry_string(entry, country);
-    if (p.country.empty()) p.country = entry_string(entry, registered);
-    p.continent = entry_string(entry, continent);
+    if (MMDB_aget_value(&entry, &data, top) != MMDB_SUCCESS || !data.has_data ||
+        data.type != MMDB_DATA_TYPE_MAP)
+      ++not_maps_;
+    else p = read_place(entry);
     it->second = static_cast<std::uint32_t>(db_.places_.size());
     db_.places_.push_back(std::move(p));
     return it->second;
@@ -206,6 +276,7 @@ class Walker {
   MMDB_s& mmdb_;
   Database& db_;
   std::uint32_t ipv4_start_ = 0;
+  std::size_t not_maps_ = 0;
   std::unordered_map<std::uint32_t, std::uint32_t> by_offset_;
 };
 
@@ -216,28 +287,58 @@ Database Database::open(const std::string& path) {
     throw LoadError(path, 0, std::string("cannot open GeoIP database: ") + MMDB_strerror(status));
   Database db;
   db.path_ = path;
+  std::size_t not_maps = 0;
   try {
     Walker walker(mmdb, db);
     walker.walk_family(false);  // finds the IPv4 start node first
     walker.walk_family(true);
+    not_maps = walker.not_maps();
   } catch (...) {
     MMDB_close(&mmdb);
     throw;
   }
+  db.build_epoch_ = mmdb.metadata.build_epoch;
   db.description_ = std::string(mmdb.metadata.database_type ? mmdb.metadata.database_type : "?") + ", IPv" +
                     std::to_string(mmdb.metadata.ip_version) + ", built " +
                     std::to_string(mmdb.metadata.build_epoch);
   MMDB_close(&mmdb);
-  if (db.places_.size() <= 1) throw LoadError(path, 0, "the GeoIP database holds no network with data");
-  // A data section that does not decode reads as records without fields, so
-  // a file whose search tree is intact but whose data is garbage would load
-  // and place no client at all (every one on the default list).
-  if (std::none_of(db.places_.begin(), db.places_.end(),
-                   [](const Place& p) { return p.located || !p.country.empty() || !p.continent.empty(); }))
+  const std::size_t records = db.places_.size() - 1;
+  if (records == 0)
     throw LoadError(path, 0,
-                    "corrupt database, or not a City or Country database: no record holds a "
-                    "location, country or continent");
+                    "the GeoIP database holds no network with data; steerdns cannot place any client "
+                    "with it");
+  // A database none of whose records can be located would load and put
+  // every client on the default list, with scope /0: geo routing off
+  // without a word. Refuse it, and say why.
+  if (std::none_of(db.places_.begin(), db.places_.end(), [](const Place& p) { return p.located; })) {
+    // A data section that does not decode reads as records that are not maps.
+    if (not_maps > 0)
+      throw LoadError(path, 0,
+                      "corrupt database: " + std::to_string(not_maps) + " of " + std::to_string(records) +
+                          " records do not decode as a map, and no other carries a location, a country or "
+                          "a continent; steerdns cannot place any client with it");
+    std::string unknown;
+    for (const Place& p : db.places_)
+      if (unknown.empty() && !p.country.empty()) unknown = p.country;
+    throw LoadError(path, 0,
+                    "no network in this database carries a location, a country or a continent" +
+                        (unknown.empty() ? std::string()
+                                         : " steerdns knows ('" + unknown + "' is not an ISO 3166 country)") +
+                        "; steerdns cannot place any client with it (read: location.latitude/longitude, "
+                        "country.iso_code, registered_country.iso_code, continent.code, or latitude, "
+                        "longitude, country_code, continent_code and continent at the top of a record)");
+  }
   return db;
+}
+
+std::string location_note(const Place& place) {
+  if (!place.located) return {};
+  switch (place.origin) {
+    case Origin::record: return {};
+    case Origin::country: return "country " + place.country + "'s point";
+    case Origin::continent: return "continent " + place.continent + "'s point";
+  }
+  return {};
 }
 
 const Database::Block& Database::find(bool v6, Address6 address) const noexcept {
@@ -277,7 +378,9 @@ Decision decide_place(const Policy& policy, const Place& place) {
     std::vector<double> km(policy.regions.size());
     for (std::size_t i = 0; i < km.size(); ++i) km[i] = distance_km(place.location, policy.regions[i]);
     std::stable_sort(list.begin(), list.end(), [&](RegionIndex a, RegionIndex b) { return km[a] < km[b]; });
-    return {list, Rule::distance, ""};
+    const std::string note = location_note(place);
+    return {list, Rule::distance,
+            note.empty() ? std::string() : "(from " + note + ": the database gives no location)"};
   }
   return {policy.default_list, Rule::default_list, ""};
 }

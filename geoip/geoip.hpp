@@ -1,8 +1,8 @@
 // geoip: MMDB → compiled prefix tables of preference lists.
 //
-// Owns: reading a MaxMind DB (GeoIP2/GeoLite2 City or Country schema) once
-// into a tiling of the address space with interned places, and compiling a
-// Policy (regions with coordinates, plus operator overrides) into a
+// Owns: reading a MaxMind DB (City or Country data, nested or flat records)
+// once into a tiling of the address space with interned places, and compiling
+// a Policy (regions with coordinates, plus operator overrides) into a
 // Classifier whose leaves are preference lists. Adjacent networks with the
 // same list are merged, so a leaf's prefix length is the widest network that
 // gets the same answer: the ECS scope to return. Must not know DNS packets or
@@ -19,25 +19,36 @@
 #include <string>
 #include <vector>
 
+#include "geoip/countries.hpp"
+
 namespace steerdns::geoip {
 
 using Address6 = unsigned __int128;
 
-struct Coordinates {
-  double latitude = 0;
-  double longitude = 0;
-};
-
 // Great-circle distance in kilometres (haversine, mean Earth radius).
 double distance_km(Coordinates a, Coordinates b) noexcept;
 
-// Where the database places a network.
+// Where a located place's coordinates come from: the database record, else
+// the representative point of its country, else of its continent
+// (countries.hpp).
+enum class Origin : std::uint8_t { record, country, continent };
+
+// Where the database places a network. A record is read in either layout:
+// nested as MaxMind's City and Country databases (location.latitude and
+// .longitude, country.iso_code else registered_country.iso_code,
+// continent.code), or flat as IPinfo's and DB-IP's lite files (latitude,
+// longitude, country_code, continent_code or continent at the top level).
 struct Place {
-  bool located = false;  // coordinates known
+  bool located = false;  // coordinates known, from ORIGIN
+  Origin origin = Origin::record;
   Coordinates location;
-  std::string country;    // ISO 3166-1 alpha-2 ("" when unknown); else registered_country
+  std::string country;    // ISO 3166-1 alpha-2, upper case ("" when unknown)
   std::string continent;  // "EU", "NA", ... ("" when unknown)
 };
+
+// How PLACE was located, for explanations: "" when its record holds its
+// coordinates, else "country FR's point" or "continent EU's point".
+std::string location_note(const Place& place);
 
 // A CIDR network of either family; IPv4 addresses are held as the low 32 bits.
 struct Network {
@@ -58,7 +69,9 @@ std::optional<Network> parse_network(const std::string& text);
 
 class Database {
  public:
-  // Reads the whole search tree. Throws common::LoadError naming PATH.
+  // Reads the whole search tree. Throws common::LoadError naming PATH when
+  // the file is not a readable MaxMind DB, or when it can place no client
+  // (no record carries coordinates, a known country or a continent).
   static Database open(const std::string& path);
 
   struct Block {
@@ -73,12 +86,16 @@ class Database {
   const Block& find(bool v6, Address6 address) const noexcept;
   const std::string& description() const noexcept { return description_; }
   const std::string& path() const noexcept { return path_; }
+  // When the database was built (its metadata's build_epoch): seconds since
+  // the Unix epoch.
+  std::uint64_t build_epoch() const noexcept { return build_epoch_; }
 
  private:
   std::vector<Block> v4_, v6_;
   std::vector<Place> places_;
   std::string description_;
   std::string path_;
+  std::uint64_t build_epoch_ = 0;
   friend class Walker;
 };
 
@@ -102,7 +119,9 @@ const char* rule_name(Rule rule) noexcept;
 struct Decision {
   PreferenceList list;
   Rule rule;
-  std::string detail;  // the matching CIDR / country / continent
+  // The matching CIDR / country / continent; for a distance order from a
+  // country's or continent's point, "(from country FR's point: ...)".
+  std::string detail;
 };
 
 // The preference list for a client at PLACE inside NETWORK, per POLICY.

@@ -215,7 +215,8 @@ std::string explain(const World& world, const std::string& name_text, const std:
     } else {
       out << " (country " << (place.country.empty() ? "-" : place.country) << ", continent "
           << (place.continent.empty() ? "-" : place.continent) << ", location "
-          << (place.located ? coordinates(place.location) : "-") << ")\n";
+          << (place.located ? coordinates(place.location) : "-")
+          << (geoip::location_note(place).empty() ? "" : " (" + geoip::location_note(place) + ")") << ")\n";
     }
     const geoip::Decision d = geoip::decide(policy, place, *client);
     out << "rule:        " << geoip::rule_name(d.rule) << (d.detail.empty() ? "" : " " + d.detail) << "\n";

@@ -46,7 +46,7 @@ my @networks = (
     ['1.1.1.0/24',      place(continent => 'OC', country => 'AU', lat => -33.8688, lon => 151.2093)],
     # Tokyo: nearest singapore.
     ['203.0.113.0/24',  place(continent => 'AS', country => 'JP', lat => 35.6762, lon => 139.6503)],
-    # Known country, no coordinates: placed only by overrides, else the default list.
+    # Known country, no coordinates: placed at the country's point (NL: Amsterdam).
     ['198.51.100.0/24', place(continent => 'EU', country => 'NL')],
     # Only a registered country.
     ['192.0.2.0/25',    place(registered => 'BR', continent => 'SA', lat => -23.5505, lon => -46.6333)],

@@ -1,6 +1,7 @@
 """Geo helpers for the steerdns system tests (not a test file): the example
-zone without its health checks (placement alone), the test databases, the
-regions' VIPs and the ECS scope of a dig answer."""
+zone without its health checks (placement alone), the test databases (City,
+Country, flat and unplaceable), the regions' VIPs and the ECS scope of a dig
+answer."""
 
 import os
 import re
@@ -10,6 +11,12 @@ from common import SOURCE
 TEST_MMDB = os.path.abspath(os.environ.get("STEERDNS_TEST_MMDB",
                                            os.path.join(SOURCE, "build", "tests", "test-city.mmdb")))
 WORLD_MMDB = os.path.join(SOURCE, "geoip", "data", "steerdns-world.mmdb")
+# Written next to TEST_MMDB by tests/geoip/make-schema-test-mmdbs.pl: a
+# Country-schema database (no coordinates), a flat one (IPinfo/DB-IP lite
+# layout) and one that can place no client (ASN records only).
+COUNTRY_MMDB = os.path.join(os.path.dirname(TEST_MMDB), "test-country.mmdb")
+FLAT_MMDB = os.path.join(os.path.dirname(TEST_MMDB), "test-flat.mmdb")
+UNPLACEABLE_MMDB = os.path.join(os.path.dirname(TEST_MMDB), "test-unplaceable.mmdb")
 
 
 def without_checks(zone):

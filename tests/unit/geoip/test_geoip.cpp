@@ -85,8 +85,12 @@ TEST_CASE("preference lists by distance, merged networks give the ECS scope") {
   const auto unknown = c.classify(false, v4("10.1.2.3"));
   CHECK(c.lists()[unknown.list] == PreferenceList{singapore, paris, virginia});
   CHECK(unknown.scope < 8);
-  // No coordinates and no override: the default list.
-  CHECK(c.lists()[c.classify(false, v4("198.51.100.1")).list].front() == singapore);
+  // No coordinates and no override: placed at its country's point (NL:
+  // Amsterdam), not on the default list.
+  const Place& nl = db().places()[db().find(false, v4("198.51.100.1")).place];
+  CHECK(nl.origin == Origin::country);
+  CHECK(c.lists()[c.classify(false, v4("198.51.100.1")).list].front() == paris);
+  CHECK(c.classify(false, v4("198.51.100.1")).scope > 0);
   // A list equal to the default one merges with unplaced space: the widest
   // network with the same answer.
   Policy same = three_regions();

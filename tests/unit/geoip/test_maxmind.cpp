@@ -49,19 +49,30 @@ TEST_CASE("GeoIP2 and GeoLite2 City test databases: places, distances, scopes") 
   }
 }
 
-TEST_CASE("a Country database places by country and continent only") {
-  const Database db = Database::open(db_path("GeoIP2-Country-Test.mmdb"));
-  const Place& gb = db.places()[db.find(false, addr("81.2.69.160")).place];
-  CHECK(gb.country == "GB");
-  CHECK_FALSE(gb.located);
-  Policy p = europe_and_us();
-  const Classifier plain = compile(db, p);
-  CHECK(plain.lists()[plain.classify(false, addr("81.2.69.160")).list].front() == seattle);  // default
-  p.country["GB"] = {london};
-  p.continent["EU"] = {stockholm, london};
-  const Classifier c = compile(db, p);
-  CHECK(c.lists()[c.classify(false, addr("81.2.69.160")).list] == PreferenceList{london});
-  CHECK(c.lists()[c.classify(false, addr("89.160.20.112")).list] == PreferenceList{stockholm, london});
+TEST_CASE("a Country database places by its countries' points; overrides still come first") {
+  for (const char* name : {"GeoIP2-Country-Test.mmdb", "GeoLite2-Country-Test.mmdb"}) {
+    CAPTURE(name);
+    const Database db = Database::open(db_path(name));
+    const Place& gb = db.places()[db.find(false, addr("81.2.69.160")).place];
+    CHECK(gb.country == "GB");
+    // No coordinates in the record: the country's point, said so.
+    REQUIRE(gb.located);
+    CHECK(gb.origin == Origin::country);
+    Policy p = europe_and_us();
+    const Classifier plain = compile(db, p);
+    auto first = [&](const Classifier& c, const char* a) {
+      return c.lists()[c.classify(false, addr(a)).list];
+    };
+    CHECK(first(plain, "81.2.69.160").front() == london);
+    CHECK(first(plain, "89.160.20.112").front() == stockholm);
+    CHECK(first(plain, "216.160.83.56").front() == seattle);  // US: New York, nearer Seattle than Europe
+    CHECK(plain.classify(false, addr("81.2.69.160")).scope > 0);
+    p.country["GB"] = {london};
+    p.continent["EU"] = {stockholm, london};
+    const Classifier c = compile(db, p);
+    CHECK(first(c, "81.2.69.160") == PreferenceList{london});
+    CHECK(first(c, "89.160.20.112") == PreferenceList{stockholm, london});
+  }
 }
 
 TEST_CASE("a database with broken pointers is refused with its path") {

@@ -152,12 +152,19 @@ struct Admin::Impl {
 
   bool authorized(const httplib::Request& req, httplib::Response& res) const {
     const std::string& token = context.config.admin.token;
-    if (token.empty()) return true;
+    if (token.empty()) {
+      fail(res, 403,
+           "changes through the admin API need a token: set admin.token_file, or health.state_file "
+           "(steerdns then makes one beside it)");
+      return false;
+    }
     const std::string header = req.get_header_value("Authorization");
     const std::string prefix = "Bearer ";
     if (header.rfind(prefix, 0) == 0 && same_secret(header.substr(prefix.size()), token)) return true;
     res.set_header("WWW-Authenticate", "Bearer");
-    fail(res, 401, "this call needs Authorization: Bearer <token> (admin.token_file)");
+    fail(res, 401,
+         "this call needs Authorization: Bearer <token> (admin.token_file, or the admin-token file beside "
+         "the state file)");
     return false;
   }
 

@@ -1,6 +1,7 @@
 #include "server/config.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -8,8 +9,12 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "common/load_error.hpp"
@@ -38,10 +43,11 @@ std::string read_token_file(const std::string& path) {
   // such as /dev/zero filled memory, and a FIFO or /dev/stdin would block.
   constexpr std::size_t kMax = 4096;
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    throw std::runtime_error("cannot read '" + path + "': not a regular file");
+  const bool regular = fs::is_regular_file(path, ec);
+  if (ec) throw std::runtime_error("cannot read '" + path + "': " + ec.message());
+  if (!regular) throw std::runtime_error("cannot read '" + path + "': not a regular file");
   std::ifstream file(path);
-  if (!file) throw std::runtime_error("cannot read '" + path + "'");
+  if (!file) throw std::runtime_error("cannot read '" + path + "': " + std::strerror(errno));
   std::string token(kMax + 1, '\0');
   file.read(token.data(), static_cast<std::streamsize>(token.size()));
   token.resize(static_cast<std::size_t>(file.gcount()));
@@ -51,6 +57,41 @@ std::string read_token_file(const std::string& path) {
   token.resize(std::min(newline, token.size()));
   while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
   return token;
+}
+
+void make_admin_token(AdminConfig& admin, const std::string& user) {
+  if (!admin.token_made) return;
+  std::error_code ec;
+  if (fs::exists(admin.token_file, ec)) {
+    admin.token = read_token_file(admin.token_file);
+    if (admin.token.size() < 16)
+      throw std::runtime_error("'" + admin.token_file + "': the token is shorter than 16 characters (delete the file to have a new one made)");
+    return;
+  }
+  std::random_device random;
+  std::string token;
+  for (int i = 0; i < 8; ++i) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(random()));
+    token += buf;
+  }
+  const std::string temp = admin.token_file + ".new";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) throw std::runtime_error("cannot write the admin token '" + temp + "': " + std::strerror(errno));
+  const std::string line = token + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  if (ok && geteuid() == 0 && !user.empty()) {
+    if (const passwd* pw = getpwnam(user.c_str())) ok = fchown(fd, pw->pw_uid, pw->pw_gid) == 0;
+  }
+  ok = ::fsync(fd) == 0 && ok;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok || std::rename(temp.c_str(), admin.token_file.c_str()) != 0) {
+    const int why = ok ? errno : saved;
+    ::unlink(temp.c_str());
+    throw std::runtime_error("cannot write the admin token '" + admin.token_file + "': " + std::strerror(why));
+  }
+  admin.token = token;
 }
 
 bool parse_socket_address(const std::string& text, ListenAddress& out) {
@@ -299,9 +340,13 @@ void read_admin(const YamlDoc& doc, const common::Yaml& admin, Config& config) {
       fail_at(doc, admin["token_file"],
               "token_file: the token in '" + a.token_file + "' is shorter than 16 characters");
   }
+  if (a.token_file.empty() && !config.state_file.empty()) {
+    a.token_file = (fs::path(config.state_file).parent_path() / kMadeTokenName).string();
+    a.token_made = true;
+  }
   ListenAddress at;
   parse_socket_address(a.text, at);
-  if (!is_loopback(at) && a.token.empty())
+  if (!is_loopback(at) && (a.token.empty() || a.token_made))
     fail_at(doc, admin["listen"],
             "admin listen '" + a.text +
                 "' is not a loopback address: set admin.token_file so that only operators can change state");

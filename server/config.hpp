@@ -43,11 +43,24 @@ struct AdminConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8053;
   std::string text = "127.0.0.1:8053";
-  // Mutating calls (POST, PUT, DELETE) need "Authorization: Bearer TOKEN"
-  // when set; required when the listener is not on loopback.
+  // Mutating calls (POST, PUT, DELETE) need "Authorization: Bearer TOKEN";
+  // GETs need nothing. Without admin.token_file, serve makes the token in
+  // the state file's folder (token_made); without either, mutations are
+  // refused. token_file is required when the listener is not on loopback.
   std::string token;
-  std::string token_file;  // resolved
+  std::string token_file;   // resolved: configured, or made beside the state file
+  bool token_made = false;  // token_file is steerdns's own (kMadeTokenName)
+  std::string token_error;  // ctl: why the made token could not be read
 };
+
+// The name of the token steerdns makes beside the state file.
+inline constexpr const char* kMadeTokenName = "admin-token";
+
+// serve, before dropping privileges: when ADMIN.token_made, reads the token
+// file or, when missing, writes a new random one (mode 0640; owner and group
+// those of USER when running as root, so members of its group can use ctl).
+// Throws std::runtime_error naming the file.
+void make_admin_token(AdminConfig& admin, const std::string& user);
 
 struct Config {
   std::string path;

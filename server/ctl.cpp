@@ -31,10 +31,21 @@ AdminConfig resolve(const CtlOptions& o) {
     if (!config.admin.enabled)
       throw std::runtime_error(o.config_path + ": has no admin section, so no admin API is listening");
     admin = config.admin;
+    if (admin.token_made) {
+      try {
+        admin.token = read_token_file(admin.token_file);
+      } catch (const std::exception& e) {
+        admin.token_error = std::string("cannot read the admin token: ") + e.what() +
+                            " (run as root or the server's user, or pass --token-file)";
+      }
+    }
   }
   if (!o.admin.empty() && !parse_admin_address(o.admin, admin))
     throw std::runtime_error("--admin '" + o.admin + "' is not HOST:PORT");
-  if (!o.token_file.empty()) admin.token = read_token_file(o.token_file);
+  if (!o.token_file.empty()) {
+    admin.token = read_token_file(o.token_file);
+    admin.token_error.clear();
+  }
   return admin;
 }
 
@@ -181,6 +192,8 @@ int run_ctl(const CtlOptions& o) {
       if (body.is_object() && body.contains("error")) message = state_text(body["error"]) + "\n";
     }
     std::fprintf(stderr, "%s (HTTP %d): %s", cmd.c_str(), res->status, message.c_str());
+    if ((res->status == 401 || res->status == 403) && !t.token_error.empty())
+      std::fprintf(stderr, "%s\n", t.token_error.c_str());
     return 1;
   }
   if (o.json || !is_json) {

@@ -85,6 +85,7 @@ int run_serve(const std::string& path) {
   try {
     config = server::load_config(path);
     common::setup_logging(config.log_format, spdlog::level::from_str(config.log_level));
+    server::make_admin_token(config.admin, config.user);
     raise_descriptor_limit();
     // The prober's first round finishes inside build_world, before any
     // listener opens: the first answer already knows health.

@@ -21,6 +21,7 @@ import backends as bk
 import healthcase as th
 from clients import dig
 from common import BIN, DEADLINE, tail, wait_for
+from dnsserver import Server
 
 NAME = "artifacts.example.com"      # geo name with an HTTP check on every VIP
 STEADY = "steady.example.com"       # geo name without checks (always up)
@@ -97,6 +98,32 @@ class Reply:
         return "HTTP %s %r\n%s" % (self.status, dict(self.headers or {}), self.body)
 
 
+class TokenServer(Server):
+    """The token file (admin.token, TOKEN) sits beside the config before
+    steerdns starts; the config says `token_file: admin.token`."""
+
+    @property
+    def token_path(self):
+        return os.path.join(self.dir, "admin.token")
+
+    def write_config(self):
+        self.write_file(self.token_path, TOKEN + "\n")
+        super().write_config()
+
+
+def made_token(srv):
+    """The token of SRV's writes: a TokenServer's, else the one steerdns made
+    beside the state file (admin-token), as an operator's `steerdns ctl -c`
+    reads it; None when there is none."""
+    if getattr(srv, "token_path", None):
+        return TOKEN
+    for root, _dirs, files in os.walk(srv.dir or "/nonexistent"):
+        if "admin-token" in files:
+            with open(os.path.join(root, "admin-token")) as f:
+                return f.readline().strip()
+    return None
+
+
 def http(srv, method, path, body=None, token=None, timeout=DEADLINE):
     """One request; `timeout` is generous: POST /v1/reload answers once the
     new world is built (at nice 19: seconds on a busy machine)."""
@@ -106,7 +133,9 @@ def http(srv, method, path, body=None, token=None, timeout=DEADLINE):
     req = urllib.request.Request(srv.admin_url + path, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
-    if token is not None:
+    if token is None and method != "GET":
+        token = made_token(srv)  # as the operator's ctl; token=False: none
+    if token:
         req.add_header("Authorization", "Bearer " + token)
     try:
         with OPENER.open(req, timeout=timeout) as resp:

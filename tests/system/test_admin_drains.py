@@ -28,7 +28,7 @@ import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, NAME, PARIS, PARIS_CLIENT, SINGAPORE, STEADY,  # noqa: E402
                       TTL, VIRGINIA, VIRGINIA_CLIENT, AdminCase, ctl, drain, explain_text, http,
-                      region_entry, scrape, status_doc, undrain, vip_entry)
+                      made_token, region_entry, scrape, status_doc, undrain, vip_entry)
 
 
 # ---------------------------------------------------------------------------
@@ -112,7 +112,8 @@ class Drains(AdminCase):
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(json.loads(out)["overrides"], {"regions": {}, "vips": {"127.1.0.1": "down"}})
 
-        rc, out, err = ctl("--admin", "127.0.0.1:%d" % srv.admin_port, "undrain", "127.1.0.1")
+        rc, out, err = ctl("--admin", "127.0.0.1:%d" % srv.admin_port,
+                           "--token-file", os.path.join(srv.dir, "admin-token"), "undrain", "127.1.0.1")
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(out.strip(), "vip 127.1.0.1: back to automatic")
         self.answer(STEADY, PARIS_CLIENT, PARIS, ttl=TTL)
@@ -173,8 +174,11 @@ class Drains(AdminCase):
         a drain (state down) and a reload, not an empty 400."""
         srv = self.srv
 
+        token = made_token(srv)
+
         def curl(method, path):
-            p = subprocess.run(["curl", "-s", "--noproxy", "*", "-X", method, srv.admin_url + path],
+            p = subprocess.run(["curl", "-s", "--noproxy", "*", "-H", "Authorization: Bearer " + token,
+                                "-X", method, srv.admin_url + path],
                                capture_output=True, text=True, timeout=h.DEADLINE)
             self.assertEqual(p.returncode, 0, p.stderr)
             return json.loads(p.stdout)

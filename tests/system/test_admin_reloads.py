@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (ADMIN_CONFIG, PARIS, PARIS_CLIENT, STEADY, ask, ctl, drain,  # noqa: E402
-                      http, line_number, scrape, status_doc, zone_text)
+                      TokenServer, http, line_number, scrape, status_doc, zone_text)
 
 
 # ---------------------------------------------------------------------------
@@ -26,11 +26,12 @@ from adminapi import (ADMIN_CONFIG, PARIS, PARIS_CLIENT, STEADY, ask, ctl, drain
 
 
 class Reloads(h.ServerTestCase):
-    """No backends, no checks, no state file."""
+    """No backends, no checks, no state file; a token_file."""
 
     @classmethod
     def make_server(cls):
-        return h.Server({"example.com.yaml": zone_text()}, extra_config=ADMIN_CONFIG)
+        return TokenServer({"example.com.yaml": zone_text()},
+                           extra_config=ADMIN_CONFIG + "  token_file: admin.token\n")
 
     def www(self):
         r = ask(self.srv, "www.example.com")

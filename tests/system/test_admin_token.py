@@ -9,6 +9,7 @@ and HTTP goes through urllib with proxies switched off.
 """
 
 import os
+import subprocess
 import sys
 import unittest
 import urllib.error
@@ -20,23 +21,11 @@ import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, OPENER, PARIS, PARIS_CLIENT, STATE_CONFIG,  # noqa: E402
                       STEADY, TOKEN, VIRGINIA, VIRGINIA_CLIENT, ask, ctl, drain, get, http, scrape,
-                      status_doc, undrain, zone_text)
+                      TokenServer, status_doc, undrain, zone_text)
 
 
 # ---------------------------------------------------------------------------
 # 6: a token for writes
-
-
-class TokenServer(h.Server):
-    """The token file sits beside the config before steerdns starts."""
-
-    @property
-    def token_path(self):
-        return os.path.join(self.dir, "admin.token")
-
-    def write_config(self):
-        self.write_file(self.token_path, TOKEN + "\n")
-        super().write_config()
 
 
 class Token(h.ServerTestCase):
@@ -62,7 +51,7 @@ class Token(h.ServerTestCase):
         state_before = self.state_file()
         reloads_before = scrape(srv).value("steerdns_reloads_total", result="success")
         self.addCleanup(lambda: undrain(srv, "regions", "paris", token=TOKEN))
-        for token in (None, "wrong-token-0123456789abcdef", TOKEN + "x", TOKEN[:-1], ""):
+        for token in (False, "wrong-token-0123456789abcdef", TOKEN + "x", TOKEN[:-1], ""):
             with self.subTest(token=token):
                 r = drain(srv, "regions", "paris", token=token)
                 self.assertEqual(r.status, 401, r)
@@ -91,7 +80,7 @@ class Token(h.ServerTestCase):
         r1 = ask(srv, STEADY, PARIS_CLIENT)
         self.assertEqual((th.vips_of(r1), th.ttls_of(r1)), (VIRGINIA, [DEGRADED_TTL]), r1.stdout)
         # a DELETE without the token is refused too
-        self.assertEqual(undrain(srv, "regions", "paris").status, 401)
+        self.assertEqual(undrain(srv, "regions", "paris", token=False).status, 401)
         self.assertEqual(self.overrides()["regions"], {"paris": "down"})
         r = http(srv, "POST", "/v1/reload", token=TOKEN)
         self.assertEqual(r.status, 200, r)
@@ -127,6 +116,87 @@ class Token(h.ServerTestCase):
         self.assertEqual(rc, 0, out + err)
         self.assertIn("steady.example.com.", out)
 
+
+# ---------------------------------------------------------------------------
+# 6b: the safe default. No token_file: steerdns makes a token beside the state
+# file, mode 0640; anonymous writes are refused (any local user could drain
+# a region before); `ctl -c` reads the made token; a user who cannot read it
+# is told why. Without a state file either, writes are refused (403).
+
+
+class MadeToken(h.ServerTestCase):
+
+    @classmethod
+    def make_server(cls):
+        return h.Server({"example.com.yaml": zone_text()},
+                        extra_config="admin:\n  listen: 127.0.0.1:{admin_port}\n" + STATE_CONFIG)
+
+    @property
+    def token_path(self):
+        return os.path.join(self.srv.dir, "admin-token")
+
+    def test_anonymous_writes_are_refused(self):
+        srv = self.srv
+        st = os.stat(self.token_path)
+        self.assertEqual(st.st_mode & 0o777, 0o640)
+        with open(self.token_path) as f:
+            made = f.readline().strip()
+        self.assertGreaterEqual(len(made), 32)
+        r = drain(srv, "regions", "paris", token=False)
+        self.assertEqual(r.status, 401, r)
+        self.assertIn("admin-token", r.json()["error"])
+        r = http(srv, "POST", "/v1/reload", token=False)
+        self.assertEqual(r.status, 401, r)
+        self.assertEqual(get(srv, "/metrics").status, 200)
+        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        # the operator's ctl reads the made token
+        self.addCleanup(lambda: undrain(srv, "regions", "paris", token=made))
+        rc, out, err = ctl("-c", srv.config_path, "drain", "paris")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(th.vips_of(ask(srv, STEADY, PARIS_CLIENT)), th.vips_of(ask(srv, STEADY, VIRGINIA_CLIENT)))
+        rc, out, err = ctl("-c", srv.config_path, "undrain", "paris")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(th.vips_of(ask(srv, STEADY, PARIS_CLIENT)), PARIS)
+
+    def test_a_user_who_cannot_read_the_token_is_told(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to run ctl as nobody")
+        srv = self.srv
+        # nobody can read the config (the test's folder is 0700: open it) but
+        # not the token (0640, owned by root)
+        os.chmod(srv.dir, 0o755)
+        p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", h.BIN, "ctl",
+                            "-c", srv.config_path, "drain", "paris"],
+                           capture_output=True, text=True, timeout=h.DEADLINE)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertIn("401", p.stderr)
+        self.assertIn("cannot read the admin token", p.stderr)
+        self.assertIn("Permission denied", p.stderr)
+        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+
+    def test_the_token_survives_a_restart(self):
+        srv = self.srv
+        with open(self.token_path) as f:
+            before = f.read()
+        srv.restart()
+        with open(self.token_path) as f:
+            self.assertEqual(f.read(), before)
+        r = http(srv, "POST", "/v1/reload", token=before.strip())
+        self.assertEqual(r.status, 200, r)
+
+
+class NoTokenNoStateFile(h.ServerTestCase):
+
+    @classmethod
+    def make_server(cls):
+        return h.Server({"example.com.yaml": zone_text()},
+                        extra_config="admin:\n  listen: 127.0.0.1:{admin_port}\n")
+
+    def test_writes_are_refused(self):
+        r = http(self.srv, "POST", "/v1/reload")
+        self.assertEqual(r.status, 403, r)
+        self.assertIn("admin.token_file", r.json()["error"])
+        self.assertEqual(get(self.srv, "/status").status, 200)
 
 
 if __name__ == "__main__":

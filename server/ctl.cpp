@@ -158,6 +158,7 @@ int run_ctl(const CtlOptions& o) {
       need(2, "explain NAME CLIENT");
       httplib::Params params{{"name", o.arguments[0]}, {"client", o.arguments[1]}};
       if (o.no_ecs) params.emplace("ecs", "no");
+      if (o.json) params.emplace("format", "json");
       sent = client.Get("/explain", params, headers);
     } else if (cmd == "drain" || cmd == "undrain") {
       need(1, "drain|undrain REGION|VIP-ADDRESS");

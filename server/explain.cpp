@@ -6,6 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "common/ldns.hpp"
 #include "server/answer.hpp"
 #include "server/failover.hpp"
@@ -260,6 +262,29 @@ std::string explain(const World& world, const std::string& name_text, const std:
   out << "scope:       " << (scope < 0 ? std::string("-") : "/" + std::to_string(scope))
       << (scope == 0 ? " (the same answer for every client)" : "") << "\n";
   return out.str();
+}
+
+std::string explain_json(const std::string& text) {
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+  std::string key;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    const bool continued = !line.empty() && line.front() == ' ';
+    std::size_t at = 0;
+    if (!continued) {
+      const auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      key = line.substr(0, colon);
+      at = colon + 1;
+    }
+    if (key.empty()) continue;
+    at = line.find_first_not_of(' ', at);
+    const std::string value = at == std::string::npos ? "" : line.substr(at);
+    if (key == "health" || key == "answer") doc[key].push_back(value);
+    else if (!continued) doc[key] = value;
+    else doc[key] = doc[key].get<std::string>() + " " + value;
+  }
+  return doc.dump(2) + "\n";
 }
 
 }  // namespace steerdns::server

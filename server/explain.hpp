@@ -28,4 +28,9 @@ enum class Placed : std::uint8_t { by_ecs, by_resolver };
 std::string explain(const World& world, const std::string& name, const std::string& client,
                     const ExplainHealth* health = nullptr, Placed placed = Placed::by_ecs);
 
+// The explanation as JSON (the admin API's /explain?format=json, `ctl
+// explain --json`): each "label:" line of TEXT becomes a member of that name;
+// "health" and "answer", which may take several lines, are arrays of them.
+std::string explain_json(const std::string& text);
+
 }  // namespace steerdns::server

@@ -13,6 +13,7 @@ generous deadline (common.DEADLINE), nothing sleeps, and how soon a change
 shows is not asserted.
 """
 
+import json
 import os
 import sys
 import time
@@ -235,6 +236,17 @@ class Observability(AdminCase):
         # ctl explain prints the same
         rc, out, err = ctl("-c", srv.config_path, "explain", NAME, PARIS_CLIENT)
         self.assertEqual((rc, out), (0, text), err)
+        # --json: the same, as an object
+        rc, out, err = ctl("-c", srv.config_path, "--json", "explain", NAME, PARIS_CLIENT)
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertTrue(doc["region"].startswith("virginia (failover: "), doc)
+        self.assertEqual(doc["answer"], ["artifacts.example.com.\t15\tIN\tA\t127.2.0.1",
+                                         "artifacts.example.com.\t15\tIN\tA\t127.2.0.2",
+                                         "AAAA: NODATA"], doc)
+        self.assertEqual([line.split(":")[0] for line in doc["health"]], ["paris", "virginia", "singapore"])
+        self.assertTrue(doc["preference"].startswith("paris ("), doc)
+        self.assertEqual(doc["client"], PARIS_CLIENT + " (sent as EDNS Client Subnet)")
         # virginia's own clients: the first on the list, full TTL
         vtext = explain_text(srv, NAME, VIRGINIA_CLIENT)
         self.assertRegex(vtext, r"(?m)^region: +virginia \(the first on the list\)$")

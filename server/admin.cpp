@@ -172,7 +172,8 @@ struct Admin::Impl {
     server.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(
           "steerdns admin API\n"
-          "GET    /metrics\nGET    /status\nGET    /explain?name=NAME&client=ADDRESS[/PREFIX][&ecs=no][&format=json]\n"
+          "GET    /metrics\nGET    /status\nGET    "
+          "/explain?name=NAME&client=ADDRESS[/PREFIX][&ecs=no][&format=json]\n"
           "GET    /v1/overrides\nPOST   /v1/reload\n"
           "PUT    /v1/overrides/regions/NAME  {\"state\":\"down\"|\"up\"}\n"
           "PUT    /v1/overrides/vips/ADDRESS  {\"state\":\"down\"|\"up\"}\n"
@@ -206,8 +207,8 @@ struct Admin::Impl {
       const ExplainHealth health{*table, status};
       try {
         const Placed placed = req.get_param_value("ecs") == "no" ? Placed::by_resolver : Placed::by_ecs;
-        const std::string text =
-            explain(*world, req.get_param_value("name"), req.get_param_value("client"), &health, placed);
+        const std::string text = explain(*world, req.get_param_value("name"), req.get_param_value("client"),
+                                         &health, placed);
         if (req.get_param_value("format") == "json") res.set_content(explain_json(text), "application/json");
         else res.set_content(text, "text/plain");
       } catch (const std::invalid_argument& e) {

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -65,7 +65,9 @@ void make_admin_token(AdminConfig& admin, const std::string& user) {
   if (fs::exists(admin.token_file, ec)) {
     admin.token = read_token_file(admin.token_file);
     if (admin.token.size() < 16)
-      throw std::runtime_error("'" + admin.token_file + "': the token is shorter than 16 characters (delete the file to have a new one made)");
+      throw std::runtime_error(
+          "'" + admin.token_file +
+          "': the token is shorter than 16 characters (delete the file to have a new one made)");
     return;
   }
   std::random_device random;
@@ -77,7 +79,8 @@ void make_admin_token(AdminConfig& admin, const std::string& user) {
   }
   const std::string temp = admin.token_file + ".new";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) throw std::runtime_error("cannot write the admin token '" + temp + "': " + std::strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error("cannot write the admin token '" + temp + "': " + std::strerror(errno));
   const std::string line = token + "\n";
   bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   if (ok && geteuid() == 0 && !user.empty()) {
@@ -89,7 +92,8 @@ void make_admin_token(AdminConfig& admin, const std::string& user) {
   if (!ok || std::rename(temp.c_str(), admin.token_file.c_str()) != 0) {
     const int why = ok ? errno : saved;
     ::unlink(temp.c_str());
-    throw std::runtime_error("cannot write the admin token '" + admin.token_file + "': " + std::strerror(why));
+    throw std::runtime_error("cannot write the admin token '" + admin.token_file +
+                             "': " + std::strerror(why));
   }
   admin.token = token;
 }

@@ -6,6 +6,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -109,6 +110,52 @@ int run_serve(const std::string& path) {
   }
 }
 
+std::string one_line(std::string text) {
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+// "-c, --config TEXT" (options) or "name TEXT" (positionals), as help2man reads them.
+std::string option_text(const CLI::Option& o) {
+  std::string names = o.get_name(false, true);
+  for (std::size_t at = 0; (at = names.find(',', at)) != std::string::npos; at += 2)
+    names.replace(at, 1, ", ");
+  if (!o.nonpositional()) names = o.get_name(true, false);
+  if (o.get_type_size() != 0 && !o.get_type_name().empty()) names += " " + o.get_type_name();
+  return names;
+}
+
+void print_options(const CLI::App& app, bool top) {
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_group().empty()) continue;                                          // hidden
+    if (!top && (o->check_lname("help") || o->check_lname("help-all"))) continue;  // said once
+    std::string line = "  " + option_text(*o);
+    line.resize(std::max<std::size_t>(line.size() + 2, 30), ' ');
+    std::printf("%s%s%s\n", line.c_str(), one_line(o->get_description()).c_str(),
+                o->get_required() ? " (required)" : "");
+  }
+}
+
+// `steerdns --help-man`: the help of every command in the GNU layout that
+// help2man turns into the man page's sections (OPTIONS, then one section per
+// command), from the same CLI11 definitions as --help.
+void print_help_for_man(const CLI::App& app) {
+  std::printf("Usage: steerdns COMMAND [OPTIONS]\n\nOptions:\n");
+  print_options(app, true);
+  std::printf("\nCommands:\n");
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    std::string line = "  " + sub->get_name();
+    line.resize(std::max<std::size_t>(line.size() + 2, 30), ' ');
+    std::printf("%s%s\n", line.c_str(), one_line(sub->get_description()).c_str());
+  }
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    std::printf("\n%s command:\n", sub->get_name().c_str());
+    print_options(*sub, false);
+    // ctl's commands and the exit status have sections of their own (steerdns.h2m)
+    if (sub->get_name() == "serve") std::printf("\n%s\n", sub->get_footer().c_str());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -151,7 +198,7 @@ int main(int argc, char** argv) {
                   "read the admin address and token from this config");
   ctl->add_option("--admin", ctl_options.admin, "the admin API, HOST:PORT (default 127.0.0.1:8053)");
   ctl->add_option("--token-file", ctl_options.token_file, "the bearer token for drain, undrain and reload");
-  ctl->add_flag("--json", ctl_options.json, "print the API's JSON as it is");
+  ctl->add_flag("--json", ctl_options.json, "print the API's JSON (status, explain, drain, undrain, reload)");
   ctl->add_flag("--no-ecs", ctl_options.no_ecs, "explain: the resolver sends no ECS (CLIENT is its address)");
   ctl->add_option("command", ctl_options.command,
                   "status | explain NAME CLIENT | drain TARGET | undrain TARGET | reload")
@@ -173,6 +220,10 @@ int main(int argc, char** argv) {
       "Files: the config (see docs/configuration.md), zone files, the\n"
       "GeoIP database (built in when the config names none), health.state_file.");
 
+  if (argc == 2 && std::strcmp(argv[1], "--help-man") == 0) {
+    print_help_for_man(app);
+    return 0;
+  }
   // Usage errors exit 2, as the shell's own tools do (not CLI11's codes).
   if (argc > 1 && argv[1][0] != '-' && !is_command(app, argv[1])) {
     std::fprintf(stderr, "steerdns: unknown command '%s': serve, check, explain or ctl (steerdns --help)\n",

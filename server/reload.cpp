@@ -51,7 +51,8 @@ void Reloader::warn_restart_only_changes(const Config& next) const {
   if (next.dnstap != config.dnstap) warn("logging.dnstap");
   if (next.state_file != config.state_file) warn("health.state_file");
   if (next.admin.enabled != config.admin.enabled || next.admin.text != config.admin.text ||
-      next.admin.token_file != config.admin.token_file || (!next.admin.token_made && next.admin.token != config.admin.token))
+      next.admin.token_file != config.admin.token_file ||
+      (!next.admin.token_made && next.admin.token != config.admin.token))
     warn("admin");
   if (next.user != config.user) warn("server.user");
 }

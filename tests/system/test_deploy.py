@@ -105,7 +105,8 @@ class InstallTest(unittest.TestCase):
             text = f.read()
         for line in ("Type=notify", "User=steerdns", "AmbientCapabilities=CAP_NET_BIND_SERVICE",
                      "CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes",
-                     "ProtectSystem=strict", "StateDirectory=steerdns", "ExecReload=/bin/kill -HUP $MAINPID",
+                     "ProtectSystem=strict", "StateDirectory=steerdns",
+                     "ExecReload=%s/bin/steerdns ctl -c %s/etc/steerdns/steerdns.yaml reload" % (self.prefix, self.prefix),
                      "ExecStart=%s/bin/steerdns serve -c %s/etc/steerdns/steerdns.yaml" % (self.prefix, self.prefix)):
             self.assertIn(line + "\n", text)
         # A broken unit is caught: the test can fail.
@@ -122,6 +123,15 @@ class InstallTest(unittest.TestCase):
         for word in ("serve", "check", "explain", "ctl", "drain", "undrain", "reload", "SIGHUP",
                      "state.yaml"):
             self.assertIn(word, man)
+        # OPTIONS: one subsection per command, each option its own .TP entry
+        # (help2man once glued "Subcommands: serve" and "Options:" into prose)
+        self.assertNotIn("Options:", man)
+        self.assertNotIn("Subcommands:", man)
+        for command in ("serve", "check", "explain", "ctl"):
+            self.assertRegex(man, r'(?m)^\.SS "?%s command:' % command)
+        for option in ("\\fB\\-c\\fR, \\fB\\-\\-config\\fR TEXT", "\\fB\\-\\-token\\-file\\fR TEXT",
+                       "\\fB\\-\\-no\\-ecs\\fR", "\\fB\\-\\-json\\fR"):
+            self.assertIn(".TP\n" + option + "\n", man)
         p = run([self.path("bin/steerdns"), "--help-all"])
         self.assertEqual(p.returncode, 0, p.stderr)
         for word in ("serve", "check", "explain", "ctl", "--token-file", "--admin"):
@@ -264,6 +274,38 @@ class PrivilegeDropTest(unittest.TestCase):
         srv.proc.send_signal(signal.SIGHUP)
         h.wait_for(lambda: [rr for rr in h.dig(srv.port, "svc.deploy.test", "A").answer if rr[1] == 31],
                    what="the reloaded TTL 31")
+
+    def test_systemctl_reload_fails_when_the_reload_fails(self):
+        """The unit's ExecReload, run as the service user (as systemd does),
+        exits 0 for a good reload and non-zero for a broken zone: `systemctl
+        reload` then reports the failure (kill -HUP always succeeded)."""
+        port = h.free_port(("127.61.0.1", "127.61.0.2"))
+        backends = bk.Backends(["127.61.0.1", "127.61.0.2"], port)
+        self.addCleanup(backends.stop)
+        srv = h.Server({"deploy.test.yaml": ZONE % {"port": port, "path": bk.JFROG_PATH}},
+                       config_text=CONFIG % {"user": "  user: nobody"} + "health:\n  state_file: state.yaml\n")
+        self.addCleanup(srv.close)
+        prepare(srv, readable=True)
+        srv._spawn()
+        with open(os.path.join(h.SOURCE, "deploy", "steerdns.service.in")) as f:
+            line = re.search(r"(?m)^ExecReload=(.*)$", f.read()).group(1)
+        command = (line.replace("@BINDIR@/steerdns", h.BIN)
+                   .replace("@SYSCONFDIR@/steerdns/steerdns.yaml", srv.config_path).split())
+
+        def reload():
+            return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + command,
+                                  capture_output=True, text=True, timeout=h.DEADLINE + 30)
+
+        p = reload()
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("reloaded: 1 zones", p.stdout)
+        srv.write_zone("deploy.test.yaml", "zone: [\n")
+        os.chmod(srv.zone_path("deploy.test.yaml"), 0o644)
+        p = reload()
+        self.assertNotEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("deploy.test.yaml", p.stderr)
+        r = h.dig(srv.port, "svc.deploy.test", "A", "+subnet=81.2.69.0/24")
+        self.assertEqual(sorted(r.rdatas("A")), ["127.61.0.1", "127.61.0.2"], r.stdout)
 
     def test_unknown_user_is_rejected_with_file_and_line(self):
         with tempfile.TemporaryDirectory(prefix="steerdns-test-") as d:

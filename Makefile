@@ -4,13 +4,20 @@ BUILD      ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= $(shell nproc)
 
-# Everything the build, the tests and `make run` need.
+# What the build needs (`make`, `make install`, `make run`): compilers and
+# libraries, help2man for the man page, the Perl writer of the test GeoIP
+# databases (built with the tests).
 DEB_PACKAGES := build-essential cmake pkg-config python3 \
   libldns-dev libuv1-dev libmaxminddb-dev libmaxmind-db-writer-perl libyaml-dev libspdlog-dev libfmt-dev libcli11-dev doctest-dev libbenchmark-dev \
   libcurl4-openssl-dev libssl-dev nlohmann-json3-dev openssl ca-certificates \
   libcpp-httplib-dev libsystemd-dev help2man systemd \
-  libfstrm-dev libprotobuf-c-dev protobuf-c-compiler fstrm-bin \
-  dnsutils knot-dnsutils unbound pdns-recursor curl
+  libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
+# `make run` also installs dig, to try the example with.
+RUN_PACKAGES := dnsutils
+# Only for `make test`: the clients, resolvers and tools the tests start.
+# `make install` never installs these (unbound, say, would take
+# 127.0.0.1:53, the address the installed config serves).
+TEST_PACKAGES := dnsutils knot-dnsutils unbound pdns-recursor curl fstrm-bin util-linux
 # Resolvers the tests start themselves: installing them must not leave a
 # system service running (it would take 127.0.0.1:53 and prime the root).
 DAEMON_PACKAGES := unbound pdns-recursor
@@ -24,7 +31,7 @@ FUZZ_BUILD    ?= build-fuzz
 FUZZ_SECONDS  ?= 60
 FUZZ_TARGETS  := packet edns zone config health_json
 
-.PHONY: all deps bench-deps configure build run test install bench clean world-db fuzz asan tsan lint
+.PHONY: all deps test-deps bench-deps configure build run test install bench clean world-db fuzz asan tsan lint
 
 all: build
 
@@ -48,6 +55,9 @@ endef
 deps:
 	$(call apt_install,$(DEB_PACKAGES))
 
+test-deps: deps
+	$(call apt_install,$(TEST_PACKAGES))
+
 bench-deps: deps
 	$(call apt_install,$(BENCH_PACKAGES))
 	bench/peers/install.sh
@@ -59,6 +69,7 @@ build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
+	$(call apt_install,$(RUN_PACKAGES))
 	$(BUILD)/steerdns serve -c examples/steerdns.yaml
 
 # tools/lint: clang-format (.clang-format) over every tracked *.cpp/*.hpp,
@@ -71,7 +82,7 @@ lint: deps
 
 # Then the ASan+UBSan suite (make asan); SANITIZE=0 skips it.
 SANITIZE ?= 1
-test: build
+test: test-deps build
 	cd $(BUILD) && ctest --output-on-failure
 	@if [ "$(SANITIZE)" != 0 ]; then $(MAKE) --no-print-directory asan; fi
 
@@ -100,12 +111,12 @@ define sanitized_ctest
 	exit $$status
 endef
 
-asan: deps
+asan: test-deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEERDNS_SANITIZE=address,undefined
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	$(call sanitized_ctest,$(ASAN_BUILD),$(ASAN_ENV),)
 
-tsan: deps
+tsan: test-deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSTEERDNS_SANITIZE=thread
 	cmake --build $(TSAN_BUILD) -j $(JOBS)
 	$(call sanitized_ctest,$(TSAN_BUILD),$(TSAN_ENV),-R '$(TSAN_TESTS)')
@@ -113,8 +124,9 @@ tsan: deps
 # Binary, man page, systemd unit, sysusers.d entry, docs and (when absent) a
 # config under PREFIX; then: systemctl daemon-reload && systemctl enable --now steerdns
 PREFIX ?= /usr/local
+# Installs only what the build needs, never the test tools.
 install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix $(PREFIX)
 
 # About 15 minutes; bench/README.md says what each prints.
 bench: bench-deps build

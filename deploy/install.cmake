@@ -26,8 +26,11 @@ else()
   message(STATUS "Installing: ${root}${SYSCONFDIR}/steerdns/steerdns.yaml")
   configure_file("${STEERDNS_SOURCE_DIR}/deploy/steerdns.yaml.in"
                  "${root}${SYSCONFDIR}/steerdns/steerdns.yaml" @ONLY)
-  file(INSTALL "${STEERDNS_SOURCE_DIR}/examples/zones/example.com.yaml"
-       DESTINATION "${root}${SYSCONFDIR}/steerdns/zones")
+  # configure_file, not file(INSTALL): that one prepends DESTDIR itself, and
+  # the zone landed under DESTDIR twice.
+  message(STATUS "Installing: ${root}${SYSCONFDIR}/steerdns/zones/example.com.yaml")
+  configure_file("${STEERDNS_SOURCE_DIR}/examples/zones/example.com.yaml"
+                 "${root}${SYSCONFDIR}/steerdns/zones/example.com.yaml" COPYONLY)
 endif()
 file(MAKE_DIRECTORY "${root}${STATEDIR}")
 # The steerdns user, on a real install only (not into a staging DESTDIR).

@@ -74,6 +74,28 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("database:    %s/share/steerdns/steerdns-world.mmdb" % self.prefix, p.stdout)
 
+    def test_staged_install_for_a_package(self):
+        """`make install DESTDIR=STAGE PREFIX=/usr`, as a package build does:
+        every file once under STAGE (the zone was written under STAGE twice),
+        and the staged config checks with the staged binary."""
+        stage = os.path.join(self.tmp.name, "stage")
+        p = run(["cmake", "--install", BUILD, "--prefix", "/usr"], env=dict(os.environ, DESTDIR=stage))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        for rel in ("usr/bin/steerdns", "usr/lib/systemd/system/steerdns.service", "etc/steerdns/steerdns.yaml",
+                    "etc/steerdns/zones/example.com.yaml", "usr/share/steerdns/steerdns-world.mmdb"):
+            self.assertTrue(os.path.isfile(os.path.join(stage, rel)), rel + " not staged:\n" + p.stdout)
+        self.assertFalse(os.path.exists(os.path.join(stage, stage.lstrip("/"))), "files staged under the stage twice")
+        with open(os.path.join(stage, "etc/steerdns/steerdns.yaml")) as f:
+            text = f.read()
+        self.assertIn("state_file: /var/lib/steerdns/state.yaml", text)
+        # check it where it will live, but with a state folder that exists here
+        staged = os.path.join(stage, "etc/steerdns/steerdns-check.yaml")
+        with open(staged, "w") as f:
+            f.write(text.replace("/var/lib/steerdns/", os.path.join(stage, "var/lib/steerdns") + "/"))
+        p = run([os.path.join(stage, "usr/bin/steerdns"), "check", "-c", staged])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("ok, 1 zones", p.stdout)
+
     def test_reinstall_keeps_the_operators_config(self):
         config = self.path("etc/steerdns/steerdns.yaml")
         with open(config) as f:

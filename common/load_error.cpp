@@ -43,6 +43,22 @@ YamlDoc parse_yaml_text(std::string_view text, const std::string& path) {
   try {
     return YamlDoc{path, Yaml::parse(text)};
   } catch (const YamlSyntaxError& e) {
+    // A tab in the indentation is the usual cause, and libyaml's words for it
+    // ("found character that cannot start any token") do not say so.
+    int line = 1;
+    for (std::size_t at = 0; at < text.size(); ++at) {
+      if (text[at] == '\n') {
+        ++line;
+        continue;
+      }
+      if ((at == 0 || text[at - 1] == '\n') && line <= e.line() && line >= e.line() - 1) {
+        std::size_t i = at;
+        while (i < text.size() && text[i] == ' ') ++i;
+        if (i < text.size() && text[i] == '\t')
+          throw LoadError(path, line,
+                          "YAML syntax: a tab in the indentation; YAML indents with spaces only");
+      }
+    }
     throw LoadError(path, e.line(), std::string("YAML syntax: ") + e.what());
   }
 }

@@ -1,5 +1,9 @@
 #include "health/check.hpp"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -10,6 +14,27 @@
 #include <map>
 
 namespace steerdns::health {
+
+namespace {
+
+// The certificates of the PEM file PATH; -1 when a block does not parse.
+int pem_certificates(const std::string& path) {
+  BIO* bio = BIO_new_file(path.c_str(), "r");
+  if (bio == nullptr) return 0;
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (infos == nullptr) {
+    ERR_clear_error();
+    return -1;
+  }
+  int count = 0;
+  for (int i = 0; i < sk_X509_INFO_num(infos); ++i)
+    if (sk_X509_INFO_value(infos, i)->x509 != nullptr) ++count;
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  return count;
+}
+
+}  // namespace
 
 using common::fail_at;
 using common::YamlDoc;
@@ -172,6 +197,14 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
     c.ca = common::path_beside(doc, c.ca);  // relative to the zone file's folder
     if (!named || std::filesystem::is_directory(c.ca) || !std::ifstream(c.ca))
       fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
+    // Every probe would fail "TLS verification" with a bundle of no
+    // certificate (and serve-nearest would hide it): refuse it here.
+    const int certificates = pem_certificates(c.ca);
+    if (certificates <= 0)
+      fail_at(doc, *n,
+              "check: the CA bundle '" + c.ca + "' holds no PEM certificate" +
+                  (certificates < 0 ? " (a block of it does not parse)" : "") +
+                  ": every HTTPS probe would fail verification");
   }
   return c;
 }

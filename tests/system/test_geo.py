@@ -27,9 +27,9 @@ GEO_ZONE = EXAMPLE_ZONE + """
   pinned:
     regions: [paris, virginia, singapore]
     overrides:
-      cidr: {"193.51.24.0/24": [singapore]}
-      country: {JP: [paris]}
-      continent: {OC: [virginia]}
+      cidr: {"193.51.24.0/24": [singapore, paris, virginia]}
+      country: {JP: [paris, singapore, virginia]}
+      continent: {OC: [virginia, singapore, paris]}
       default: [singapore, paris, virginia]
 """
 

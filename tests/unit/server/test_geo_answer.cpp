@@ -34,9 +34,9 @@ geo:
     ttl: 60
     regions: [paris, virginia, singapore]
     overrides:
-      cidr: {"193.51.24.0/24": [virginia]}
-      country: {jp: [paris]}
-      continent: {OC: [virginia, singapore]}
+      cidr: {"193.51.24.0/24": [virginia, paris, singapore]}
+      country: {jp: [paris, virginia, singapore]}
+      continent: {OC: [virginia, singapore, paris]}
 )";
 
 std::shared_ptr<server::World> geo_world(const std::string& zone = kGeoZone) {
@@ -149,4 +149,21 @@ TEST_CASE("geo declarations are validated with file:line") {
   CHECK(error(head + "records:\n  a: {A: 127.0.0.1}\ngeo:\n  a: {regions: [paris]}\n")
             .find("also has records") != std::string::npos);
   CHECK(error(head + "geo:\n  a: {regions: [paris]}\n").find("no error") != std::string::npos);
+  // A list that leaves out a region: its clients would get NODATA once the
+  // listed ones are drained or down.
+  const std::string two = head + "  lyon: {location: [45.76, 4.84], vips: [127.1.0.9]}\n";
+  CHECK(error(two + "geo:\n  a: {regions: [paris, lyon], overrides: {country: {FR: [paris]}}}\n")
+            .find(":8: country FR: leaves out lyon; list every region") != std::string::npos);
+  CHECK(error(two + "geo:\n  a: {regions: [paris, lyon], overrides: {default: [lyon]}}\n")
+            .find("default: leaves out paris") != std::string::npos);
+  CHECK(error(two + "geo:\n  a: {regions: [paris, lyon], overrides: {country: {FR: [lyon, paris]}}}\n") ==
+        "no error");
+  // A string where a list belongs, and a geo name's key at the level of names.
+  CHECK(error("zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
+              "  paris:\n    location: [48.86, 2.35]\n    vips: 127.1.0.1, 127.1.0.2\n")
+            .find(":7: region 'paris': 'vips' must be a list ([127.1.0.1, 127.1.0.2] or one '- ADDRESS' per "
+                  "line), not the text") != std::string::npos);
+  CHECK(error(head + "geo:\n  a: {regions: [paris]}\n  check: {type: tcp, port: 443}\n")
+            .find(":8: 'check' is a key of a geo name, here at the level of the geo names: indent it") !=
+        std::string::npos);
 }

@@ -284,6 +284,21 @@ class CheckBad(unittest.TestCase):
         with CheckDir(zones={ZF: text}) as d:
             return self.assertCheckFails(d, ZF, lines, *needles)
 
+    def test_a_tab_in_the_indentation_is_named(self):
+        text = standard_zone() + "regions:\n  paris:\n\tlocation: [48.86, 2.35]\n"
+        line = text.count("\n", 0, text.index("\tlocation:")) + 1
+        self.zone_check(text, line, "a tab in the indentation; YAML indents with spaces only")
+
+    def test_a_ca_bundle_without_a_certificate_is_refused(self):
+        text = standard_zone() + (
+            "regions:\n  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}\n"
+            "geo:\n  svc:\n    regions: [paris]\n"
+            "    check: {type: https, port: 8443, path: /, ca: ca.pem}\n")
+        line = text.count("\n", 0, text.index("    check:")) + 1
+        with CheckDir(zones={ZF: text}) as d:
+            d.write(os.path.join("zones", "ca.pem"), "not a certificate\n")
+            self.assertCheckFails(d, ZF, line, "holds no PEM certificate: every HTTPS probe would fail")
+
     def test_unknown_key_in_zone(self):
         text, line = insert_after(standard_zone(), "ttl:", ["colour: red"])
         self.zone_check(text, line, "colour")

@@ -89,9 +89,9 @@ geo:
     regions: [paris, virginia, singapore]
     all_down: nodata
     overrides:
-      cidr: {"193.51.24.0/24": [virginia], "2001:db8::/32": [singapore]}
-      country: {jp: [paris]}
-      continent: {OC: [virginia, singapore]}
+      cidr: {"193.51.24.0/24": [virginia, paris, singapore], "2001:db8::/32": [singapore, paris, virginia]}
+      country: {jp: [paris, virginia, singapore]}
+      continent: {OC: [virginia, singapore, paris]}
   strict: {regions: [virginia, paris], all_down: servfail}
   fallback: {regions: [paris, singapore], all_down: {fallback: singapore}}
   "*.wildgeo": {regions: [sixonly, paris]}

@@ -55,8 +55,7 @@ YamlDoc parse_yaml_text(std::string_view text, const std::string& path) {
         std::size_t i = at;
         while (i < text.size() && text[i] == ' ') ++i;
         if (i < text.size() && text[i] == '\t')
-          throw LoadError(path, line,
-                          "YAML syntax: a tab in the indentation; YAML indents with spaces only");
+          throw LoadError(path, line, "YAML syntax: a tab in the indentation; YAML indents with spaces only");
       }
     }
     throw LoadError(path, e.line(), std::string("YAML syntax: ") + e.what());

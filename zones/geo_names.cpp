@@ -42,8 +42,8 @@ void ZoneBuilder::read_regions(const common::Yaml& regions) {
     const common::Yaml vips = body["vips"];
     if (vips && vips.is_scalar())
       fail_at(doc_, vips,
-              where + ": 'vips' must be a list ([" + vips.scalar() + "] or one '- ADDRESS' per line), not the text '" +
-                  vips.scalar() + "'");
+              where + ": 'vips' must be a list ([" + vips.scalar() +
+                  "] or one '- ADDRESS' per line), not the text '" + vips.scalar() + "'");
     if (!vips || !vips.is_sequence() || vips.size() == 0)
       fail_at(doc_, vips ? vips : body, where + ": 'vips' must list at least one address");
     for (const auto& entry : vips) {
@@ -115,7 +115,8 @@ std::vector<std::uint8_t> ZoneBuilder::read_region_list(const common::Yaml& list
   // so when the listed ones fail or are drained those clients get NODATA.
   std::string missing;
   for (std::size_t i = 0; i < allowed.size(); ++i)
-    if (std::find(out.begin(), out.end(), i) == out.end()) missing += (missing.empty() ? "" : ", ") + allowed[i];
+    if (std::find(out.begin(), out.end(), i) == out.end())
+      missing += (missing.empty() ? "" : ", ") + allowed[i];
   if (!missing.empty())
     fail_at(doc_, list,
             std::string(where) + ": leaves out " + missing +
@@ -143,8 +144,9 @@ void ZoneBuilder::read_geo_names(const common::Yaml& geo) {
     for (const char* key : {"regions", "ttl", "overrides", "check", "all_down", "degraded_ttl"})
       if (item.first.scalar() == key)
         fail_at(doc_, item.first,
-                "'" + item.first.scalar() + "' is a key of a geo name, here at the level of the geo names: "
-                "indent it under the geo name it belongs to");
+                "'" + item.first.scalar() +
+                    "' is a key of a geo name, here at the level of the geo names: "
+                    "indent it under the geo name it belongs to");
     common::require_map_keys(doc_, body, where,
                              {"regions", "ttl", "overrides", "check", "all_down", "degraded_ttl"});
     auto g = std::make_unique<GeoName>();

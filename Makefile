@@ -17,10 +17,10 @@ RUN_PACKAGES := dnsutils
 # Only for `make test`: the clients, resolvers and tools the tests start.
 # `make install` never installs these (unbound, say, would take
 # 127.0.0.1:53, the address the installed config serves).
-TEST_PACKAGES := dnsutils knot-dnsutils unbound pdns-recursor curl fstrm-bin util-linux
+TEST_PACKAGES := dnsutils knot-dnsutils unbound pdns-recursor curl fstrm-bin util-linux prometheus
 # Resolvers the tests start themselves: installing them must not leave a
 # system service running (it would take 127.0.0.1:53 and prime the root).
-DAEMON_PACKAGES := unbound pdns-recursor
+DAEMON_PACKAGES := unbound pdns-recursor prometheus
 # Only for bench/.
 BENCH_PACKAGES := dnsperf util-linux time
 # Only for `make fuzz`: clang, its libFuzzer and sanitizer runtimes

@@ -112,6 +112,7 @@ class Formatter final : public spdlog::formatter {
       append_json_string(out, payload);
       if (t_fields != nullptr) {
         for (const LogField& field : *t_fields) {
+          if (field.value.empty()) continue;
           out.push_back(',');
           append_json_string(out, field.key);
           out.push_back(':');
@@ -166,10 +167,11 @@ void event(spdlog::level::level_enum level, std::string_view message,
   }
   std::string text(message);
   for (const LogField& field : fields) {
+    if (field.value.empty()) continue;
     text += ' ';
     text += field.key;
     text += '=';
-    const bool quote = field.value.empty() || field.value.find_first_of(" \t\"=") != std::string::npos;
+    const bool quote = field.value.find_first_of(" \t\"=") != std::string::npos;
     if (!quote) {
       text += field.value;
       continue;

@@ -46,7 +46,7 @@ struct LogField {
 };
 
 // One line: MESSAGE, then its fields (text: ` key=value`, values with spaces
-// quoted; json: one member each).
+// quoted; json: one member each). A field with an empty value is left out.
 void event(spdlog::level::level_enum level, std::string_view message, std::initializer_list<LogField> fields);
 
 }  // namespace steerdns::common

@@ -230,7 +230,16 @@ std::string emit_yaml(const std::vector<YamlSection>& sections) {
                                                              : YAML_BLOCK_MAPPING_STYLE));
     for (const auto& [key, value] : entries) {
       scalar(key);
-      scalar(value);
+      if (value.fields.empty()) {
+        scalar(value.text);
+        continue;
+      }
+      emit(yaml_mapping_start_event_initialize(&e, nullptr, nullptr, 1, YAML_FLOW_MAPPING_STYLE));
+      for (const auto& [field, text] : value.fields) {
+        scalar(field);
+        scalar(text);
+      }
+      emit(yaml_mapping_end_event_initialize(&e));
     }
     emit(yaml_mapping_end_event_initialize(&e));
   }

@@ -99,9 +99,17 @@ class Yaml {
   std::uint32_t index_ = 0;
 };
 
-// Block YAML for a map of maps of strings (as the state file holds), with
-// libyaml's emitter choosing quotes where a string needs them.
-using YamlSection = std::pair<std::string, std::vector<std::pair<std::string, std::string>>>;
+// Block YAML for a map of maps (as the state file holds), with libyaml's
+// emitter choosing quotes where a string needs them. A value is a string
+// or, when FIELDS is not empty, a flow map of FIELDS ({state: down, by: x}).
+struct YamlValue {
+  std::string text;
+  std::vector<std::pair<std::string, std::string>> fields;
+  YamlValue(std::string t = {}) : text(std::move(t)) {}  // NOLINT: a string is a value
+  YamlValue(const char* t) : text(t) {}                   // NOLINT
+  explicit YamlValue(std::vector<std::pair<std::string, std::string>> f) : fields(std::move(f)) {}
+};
+using YamlSection = std::pair<std::string, std::vector<std::pair<std::string, YamlValue>>>;
 std::string emit_yaml(const std::vector<YamlSection>& sections);
 
 // One step of iteration: the item itself for a sequence, the value for a map.

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstring>
 
+#include "common/log.hpp"
 #include "health/prober_impl.hpp"
 
 namespace steerdns::health {
@@ -47,6 +48,19 @@ void Prober::Impl::publish_if_dirty() {
 Status Prober::Impl::make_status() const {
   Status out;
   out.overrides = registry.overrides();
+  for (auto* map : {&out.overrides.regions, &out.overrides.vips}) {
+    const bool region = map == &out.overrides.regions;
+    for (auto it = map->begin(); it != map->end();) {
+      if (region ? registry.known_region(it->first) : registry.known_vip(it->first)) {
+        ++it;
+        continue;
+      }
+      out.ignored.push_back((region ? "region " : "VIP ") + it->first);
+      out.overrides.notes.erase(note_key(region, it->first));
+      it = map->erase(it);
+    }
+  }
+  out.state_problems = state_problems;
   const auto steady_now = Clock::now();
   const auto wall_now = std::chrono::system_clock::now();
   for (const Registry::Entry& e : registry.entries()) {
@@ -67,26 +81,52 @@ Status Prober::Impl::make_status() const {
   return out;
 }
 
-std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& name, Override overridden) {
+std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& name, Override overridden,
+                                          const OverrideNote& note) {
   if (state_file.empty())
     return "no health.state_file is configured: an override would not survive a restart";
+  const bool region = kind == Prober::Kind::region;
   Overrides next = registry.overrides();
-  auto& map = kind == Prober::Kind::region ? next.regions : next.vips;
-  if (overridden == Override::none) map.erase(name);
-  else map[name] = overridden;
+  auto& map = region ? next.regions : next.vips;
+  const std::string key = note_key(region, name);
+  if (overridden == Override::none) {
+    map.erase(name);
+    next.notes.erase(key);
+  } else {
+    map[name] = overridden;
+    if (note.empty()) next.notes.erase(key);
+    else next.notes[key] = note;
+  }
   if (next == registry.overrides()) return {};
   try {
     save_overrides(state_file, next);
   } catch (const std::exception& e) {
     return e.what();
   }
-  spdlog::warn("health: {} {} {} by the admin API", kind == Prober::Kind::region ? "region" : "VIP", name,
-               overridden == Override::none ? "back to automatic"
-                                            : "forced " + std::string(override_name(overridden)));
+  common::event(spdlog::level::warn,
+                fmt::format("health: {} {} {} by the admin API", region ? "region" : "VIP", name,
+                            overridden == Override::none ? "back to automatic"
+                                                         : "forced " + std::string(override_name(overridden))),
+                {{region ? "region" : "vip", name},
+                 {"state", std::string(override_name(overridden))},
+                 {"reason", note.reason},
+                 {"by", note.by}});
   registry.set_overrides(std::move(next));
   dirty = true;
   publish_if_dirty();
   return {};
+}
+
+void Prober::Impl::report_unknown() {
+  std::set<std::string> now;
+  for (const auto& name : registry.unknown_overrides()) {
+    now.insert(name);
+    if (reported_unknown.count(name)) continue;
+    common::event(spdlog::level::err,
+                  fmt::format("health: the state file forces {}, which no geo name has: ignored", name),
+                  {{"target", name}});
+  }
+  reported_unknown = std::move(now);
 }
 
 Slots Prober::Impl::apply(const Plan& plan) {
@@ -108,8 +148,7 @@ Slots Prober::Impl::apply(const Plan& plan) {
   first_pending = started.size();
   for (Probe* p : started) start(*p);
   if (!applied.stopped.empty() || !applied.started.empty()) dirty = true;
-  for (const auto& name : registry.unknown_overrides())
-    spdlog::warn("health: the state file forces {}, which no zone uses", name);
+  report_unknown();
   // The table holds the new slots before apply() returns and the world that
   // uses them is published.
   publish_if_dirty();
@@ -119,29 +158,55 @@ Slots Prober::Impl::apply(const Plan& plan) {
 
 void Prober::Impl::read_overrides(bool at_start) {
   if (state_file.empty()) return;
-  Overrides next;
+  const Overrides& prev = registry.overrides();
+  StateFile read;
   try {
-    next = load_overrides(state_file);
+    read = read_state_file(state_file, prev);
   } catch (const std::exception& e) {
-    if (at_start) throw;
-    spdlog::error("health: state file not applied, keeping the previous overrides: {}", e.what());
+    // Never a reason not to start, nor to lose the overrides in force.
+    state_problems = {e.what()};
+    common::event(spdlog::level::err,
+                  at_start ? fmt::format("health: state file not applied, starting without overrides: {}",
+                                         e.what())
+                           : fmt::format("health: state file not applied, keeping the previous overrides: {}",
+                                         e.what()),
+                  {{"reason", "state_file"}});
     return;
   }
-  const Overrides& prev = registry.overrides();
+  state_problems = read.problems;
+  for (const auto& problem : read.problems)
+    common::event(spdlog::level::err, "health: state file: " + problem, {{"reason", "state_file"}});
+  Overrides next = std::move(read.overrides);
   if (next == prev) return;
-  auto report = [](const char* kind, const std::map<std::string, Override>& before,
-                   const std::map<std::string, Override>& after) {
+  auto report = [&](bool region, const std::map<std::string, Override>& before,
+                    const std::map<std::string, Override>& after) {
+    const char* kind = region ? "region" : "VIP";
     for (const auto& [name, overridden] : after) {
       auto it = before.find(name);
-      if (it == before.end() || it->second != overridden)
-        spdlog::warn("health: {} {} forced {} by the state file", kind, name, override_name(overridden));
+      const std::string key = note_key(region, name);
+      const auto note = next.notes.find(key);
+      const bool note_changed =
+          (note == next.notes.end()) != (prev.notes.find(key) == prev.notes.end()) ||
+          (note != next.notes.end() && note->second != prev.notes.find(key)->second);
+      if (it != before.end() && it->second == overridden && !note_changed) continue;
+      const OverrideNote n = note == next.notes.end() ? OverrideNote{} : note->second;
+      common::event(spdlog::level::warn,
+                    fmt::format("health: {} {} forced {} by the state file", kind, name, override_name(overridden)),
+                    {{region ? "region" : "vip", name},
+                     {"state", std::string(override_name(overridden))},
+                     {"reason", n.reason},
+                     {"by", n.by}});
     }
     for (const auto& [name, overridden] : before)
-      if (!after.count(name)) spdlog::info("health: {} {} back to automatic", kind, name);
+      if (!after.count(name))
+        common::event(spdlog::level::info, fmt::format("health: {} {} back to automatic", kind, name),
+                      {{region ? "region" : "vip", name}, {"state", "automatic"}});
   };
-  report("region", prev.regions, next.regions);
-  report("VIP", prev.vips, next.vips);
+  report(true, prev.regions, next.regions);
+  report(false, prev.vips, next.vips);
   registry.set_overrides(std::move(next));
+  // At start no plan is applied yet: apply() reports what no zone has.
+  if (!at_start) report_unknown();
   dirty = true;
   publish_if_dirty();
 }
@@ -248,11 +313,12 @@ Status Prober::status() const {
   return future.get();
 }
 
-std::string Prober::set_override(Kind kind, const std::string& name, Override overridden) {
+std::string Prober::set_override(Kind kind, const std::string& name, Override overridden,
+                                 const OverrideNote& note) {
   Impl& m = *impl_;
   std::promise<std::string> result;
   auto future = result.get_future();
-  m.post([&] { result.set_value(m.change_override(kind, name, overridden)); });
+  m.post([&] { result.set_value(m.change_override(kind, name, overridden, note)); });
   return future.get();
 }
 

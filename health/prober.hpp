@@ -53,14 +53,20 @@ struct VipStatus {
 
 struct Status {
   std::vector<VipStatus> vips;  // by VIP slot
-  Overrides overrides;          // as applied (the state file, or the API)
+  Overrides overrides;          // as applied (the state file, or the API); only known targets
+  // Overrides no current region or VIP matches ("region NAME", "VIP
+  // ADDRESS"): not applied, logged as errors.
+  std::vector<std::string> ignored;
+  // What the last read of the state file could not use (see StateFile).
+  std::vector<std::string> state_problems;
 };
 
 class Prober {
  public:
-  // STATE_FILE holds the operators' overrides (see load_overrides); empty:
+  // STATE_FILE holds the operators' overrides (see read_state_file); empty:
   // none. Its folder must exist: it is watched, and an edit applies at once.
-  // Throws common::LoadError when the file is malformed.
+  // A state file that cannot be read does not stop the start: it is logged,
+  // shown in status(), and no override from it applies until it is mended.
   explicit Prober(std::string state_file);
   ~Prober();
   Prober(const Prober&) = delete;
@@ -85,7 +91,8 @@ class Prober {
   // answer uses it. Returns an error text (no state file, or it cannot be
   // written: then nothing changed), empty on success.
   enum class Kind { region, vip };
-  std::string set_override(Kind kind, const std::string& name, Override overridden);
+  std::string set_override(Kind kind, const std::string& name, Override overridden,
+                           const OverrideNote& note = {});
   bool persistent() const;  // a state file is configured
 
  private:

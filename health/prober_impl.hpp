@@ -14,6 +14,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +49,9 @@ struct Prober::Impl {
   };
 
   std::string state_file;
+  // What the last read of the state file could not use ("FILE:LINE: why",
+  // or the whole file's error): shown in /status, counted in metrics.
+  std::vector<std::string> state_problems;
   ProbeStats stats;
   common::Publication<Table> publication{std::make_shared<const Table>()};
   Registry registry;
@@ -131,7 +135,12 @@ struct Prober::Impl {
   Status make_status() const;
 
   // On the prober thread: the state file first, then the table.
-  std::string change_override(Prober::Kind kind, const std::string& name, Override overridden);
+  std::string change_override(Prober::Kind kind, const std::string& name, Override overridden,
+                              const OverrideNote& note);
+  // Logs, at error level, every override no current region or VIP matches
+  // (they are not applied); once per name until it changes.
+  void report_unknown();
+  std::set<std::string> reported_unknown;
 
   void log_change(const Registry::Entry& e, bool was_known, bool was_up, const Result& r);
 

@@ -44,36 +44,77 @@ std::string canonical_address(const std::string& text) {
   return {};
 }
 
-Overrides load_overrides(const std::string& path) {
-  Overrides o;
+std::string note_key(bool region, const std::string& name) { return (region ? "region " : "vip ") + name; }
+
+StateFile read_state_file(const std::string& path, const Overrides& previous) {
+  StateFile out;
+  Overrides& o = out.overrides;
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return o;
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) return out;
   const common::YamlDoc doc = common::load_yaml_file(path);
-  if (!doc.root || doc.root.is_null()) return o;
+  if (!doc.root || doc.root.is_null()) return out;
   common::require_map_keys(doc, doc.root, "the state file", {"regions", "vips"});
-  auto read = [&doc](const common::Yaml& map, std::string_view what, bool address,
-                     std::map<std::string, Override>& out) {
+  auto problem = [&](const common::Yaml& node, const std::string& why) {
+    out.problems.push_back(path + ":" + std::to_string(node.line()) + ": " + why);
+  };
+  auto read = [&](const common::Yaml& map, bool region, std::map<std::string, Override>& into,
+                  const std::map<std::string, Override>& before) {
+    const char* what = region ? "regions" : "vips";
     if (!map || map.is_null()) return;
-    if (!map.is_map()) common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
+    if (!map.is_map())
+      common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
     for (const auto& item : map) {
       std::string name = item.first.scalar();
-      if (address) {
+      if (!region) {
         const std::string canonical = canonical_address(name);
-        if (canonical.empty())
-          common::fail_at(doc, item.first, "vips: '" + name + "' is not an IPv4 or IPv6 address");
+        if (canonical.empty()) {
+          problem(item.first, "vips: '" + name + "' is not an IPv4 or IPv6 address; not applied");
+          continue;
+        }
         name = canonical;
       }
-      const std::string state = common::read_string(doc, item.second, name);
-      if (state == "up") out[name] = Override::up;
-      else if (state == "down") out[name] = Override::down;
-      else
-        common::fail_at(doc, item.second,
-                        std::string(what) + " " + name + ": '" + state + "' is not up or down");
+      // A value is `down`/`up`, or {state: down, reason: ..., by: ..., since: ...}.
+      std::string state, why;
+      OverrideNote note;
+      const common::Yaml& value = item.second;
+      if (value.is_map()) {
+        for (const auto& field : value) {
+          const std::string key = field.first.scalar();
+          std::string* slot = key == "state"    ? &state
+                              : key == "reason" ? &note.reason
+                              : key == "by"     ? &note.by
+                              : key == "since"  ? &note.since
+                                                : nullptr;
+          if (slot == nullptr) why = "unknown key '" + key + "' (state, reason, by, since)";
+          else if (!field.second.is_scalar()) why = key + " must be a string";
+          else *slot = field.second.scalar();
+        }
+        if (why.empty() && state.empty()) why = "no state (up or down)";
+      } else if (value.is_scalar()) {
+        state = value.scalar();
+      }
+      if (why.empty() && state != "up" && state != "down") why = "'" + state + "' is not up or down";
+      const std::string key = note_key(region, name);
+      out.lines[key] = item.first.line();
+      if (why.empty()) {
+        into[name] = state == "down" ? Override::down : Override::up;
+        if (!note.empty()) o.notes[key] = note;
+        continue;
+      }
+      auto last = before.find(name);
+      if (last == before.end()) {
+        problem(value, std::string(what) + " " + name + ": " + why + "; not applied");
+        continue;
+      }
+      problem(value, std::string(what) + " " + name + ": " + why + "; keeping the last good state, " +
+                         std::string(override_name(last->second)));
+      into[name] = last->second;
+      if (auto n = previous.notes.find(key); n != previous.notes.end()) o.notes[key] = n->second;
     }
   };
-  read(doc.root["regions"], "regions", false, o.regions);
-  read(doc.root["vips"], "vips", true, o.vips);
-  return o;
+  read(doc.root["regions"], true, o.regions, previous.regions);
+  read(doc.root["vips"], false, o.vips, previous.vips);
+  return out;
 }
 
 std::string_view override_name(Override f) noexcept {
@@ -82,10 +123,22 @@ std::string_view override_name(Override f) noexcept {
 
 void save_overrides(const std::string& path, const Overrides& o) {
   std::vector<common::YamlSection> sections;
-  for (const auto& [key, map] : {std::pair{"regions", &o.regions}, std::pair{"vips", &o.vips}}) {
-    auto& section = sections.emplace_back(key, std::vector<std::pair<std::string, std::string>>{});
-    for (const auto& [name, overridden] : *map)
-      section.second.emplace_back(name, std::string(override_name(overridden)));
+  for (const bool region : {true, false}) {
+    auto& section = sections.emplace_back(region ? "regions" : "vips",
+                                          std::vector<std::pair<std::string, common::YamlValue>>{});
+    for (const auto& [name, overridden] : region ? o.regions : o.vips) {
+      const std::string state(override_name(overridden));
+      auto n = o.notes.find(note_key(region, name));
+      if (n == o.notes.end() || n->second.empty()) {
+        section.second.emplace_back(name, state);
+        continue;
+      }
+      std::vector<std::pair<std::string, std::string>> fields{{"state", state}};
+      if (!n->second.reason.empty()) fields.emplace_back("reason", n->second.reason);
+      if (!n->second.by.empty()) fields.emplace_back("by", n->second.by);
+      if (!n->second.since.empty()) fields.emplace_back("since", n->second.since);
+      section.second.emplace_back(name, common::YamlValue(std::move(fields)));
+    }
   }
   const std::string text =
       "# steerdns overrides: regions and VIPs forced up or down (written by the admin API)\n" +
@@ -102,6 +155,16 @@ void save_overrides(const std::string& path, const Overrides& o) {
     std::remove(temporary.c_str());
     throw std::runtime_error(path + ": cannot replace: " + std::strerror(err));
   }
+}
+
+std::string state_folder_error(const std::string& path) {
+  const std::string probe = path + ".tmp";
+  std::FILE* f = std::fopen(probe.c_str(), "w");
+  if (f == nullptr)
+    return "cannot write " + probe + ": " + std::strerror(errno) + " (a drain could not be saved)";
+  std::fclose(f);
+  std::remove(probe.c_str());
+  return {};
 }
 
 Registry::Applied Registry::apply(const Plan& plan) {
@@ -145,7 +208,9 @@ Registry::Applied Registry::apply(const Plan& plan) {
     free_.push_back(slot);
     out.stopped.push_back(slot);
   }
+  current_regions_.clear();
   for (const std::string& name : plan.regions) {
+    current_regions_.insert(name);
     auto [it, added] = region_slots_.try_emplace(name, static_cast<std::uint32_t>(region_names_.size()));
     if (added) region_names_.push_back(name);
     out.slots.regions.push_back(it->second);
@@ -180,13 +245,20 @@ Table Registry::table() const {
   return t;
 }
 
+bool Registry::known_region(const std::string& name) const { return current_regions_.count(name) != 0; }
+
+bool Registry::known_vip(const std::string& address) const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return e.in_use && e.vip == address; });
+}
+
 std::vector<std::string> Registry::unknown_overrides() const {
-  std::set<std::string> vips, regions(region_names_.begin(), region_names_.end());
+  std::set<std::string> vips;
   for (const auto& e : entries_)
     if (e.in_use) vips.insert(e.vip);
   std::vector<std::string> out;
   for (const auto& [name, overridden] : overrides_.regions)
-    if (!regions.count(name)) out.push_back("region " + name);
+    if (!current_regions_.count(name)) out.push_back("region " + name);
   for (const auto& [name, overridden] : overrides_.vips)
     if (!vips.count(name)) out.push_back("VIP " + name);
   return out;

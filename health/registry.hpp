@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,20 +56,47 @@ class Tracker {
 
 enum class Override : std::uint8_t { none, up, down };
 
-// Operator overrides, by region name and by VIP address (canonical text).
+// Who forced an override, why and when: all optional, kept in the state
+// file beside the state, logged and shown in /status.
+struct OverrideNote {
+  std::string reason;
+  std::string by;
+  std::string since;  // RFC 3339 UTC; the API sets it when the override is made
+  bool empty() const noexcept { return reason.empty() && by.empty() && since.empty(); }
+  bool operator==(const OverrideNote&) const = default;
+};
+
+// Operator overrides, by region name and by VIP address (canonical text);
+// NOTES holds the note of an entry that has one, under the same key
+// ("region NAME" or "vip ADDRESS", as note_key makes).
 struct Overrides {
   std::map<std::string, Override> regions;
   std::map<std::string, Override> vips;
+  std::map<std::string, OverrideNote> notes;
   bool operator==(const Overrides&) const = default;
 };
+std::string note_key(bool region, const std::string& name);
 
-// Reads the state file. A missing file means no overrides. Throws
-// common::LoadError (file:line) when it is unreadable or malformed.
-Overrides load_overrides(const std::string& path);
-// Writes O to PATH as load_overrides reads it, atomically (a temporary file
-// renamed over PATH), so a watcher never reads half a file. Throws
+// A state file as read: the overrides it holds, and what in it could not be
+// read, entry by entry ("FILE:LINE: reason"). An entry that cannot be read
+// keeps its state in PREVIOUS (the last good overrides) or, without one
+// there, is not applied; nothing else of the file is lost. A missing file
+// means no overrides.
+struct StateFile {
+  Overrides overrides;
+  std::vector<std::string> problems;
+  std::map<std::string, int> lines;  // by note_key: where each entry is
+};
+// Throws common::LoadError (file:line) only when the file as a whole cannot
+// be read: unreadable, not YAML, not a map of `regions` and `vips`.
+StateFile read_state_file(const std::string& path, const Overrides& previous = {});
+// Writes O to PATH as read_state_file reads it, atomically (a temporary
+// file renamed over PATH), so a watcher never reads half a file. Throws
 // std::runtime_error naming PATH when it cannot be written.
 void save_overrides(const std::string& path, const Overrides& o);
+// Whether the folder of PATH takes a new file, as save_overrides needs (it
+// writes PATH.tmp and renames it): empty when it does, else the reason.
+std::string state_folder_error(const std::string& path);
 std::string_view override_name(Override f) noexcept;  // "up", "down", "automatic"
 // Canonical text of an IPv4 or IPv6 address; empty when TEXT is neither.
 std::string canonical_address(const std::string& text);
@@ -126,8 +154,12 @@ class Registry {
   Entry& entry(std::uint32_t slot) { return entries_[slot]; }
   // Region names by region slot.
   const std::vector<std::string>& region_names() const noexcept { return region_names_; }
-  // Override names that no current target or region matches.
+  // Overrides that no current target or region matches ("region NAME",
+  // "VIP ADDRESS"): they are not applied.
   std::vector<std::string> unknown_overrides() const;
+  // Whether an override of that name matches a current region or VIP.
+  bool known_region(const std::string& name) const;
+  bool known_vip(const std::string& address) const;
 
  private:
   std::vector<Entry> entries_;
@@ -135,6 +167,7 @@ class Registry {
   std::vector<std::uint32_t> free_;
   std::vector<std::string> region_names_;
   std::unordered_map<std::string, std::uint32_t> region_slots_;
+  std::set<std::string> current_regions_;  // the last plan's regions
   Overrides overrides_;
 };
 

@@ -40,10 +40,29 @@ json override_json(health::Override f) {
   return std::string(health::override_name(f));
 }
 
-json overrides_json(const health::Overrides& o) {
-  json out = {{"regions", json::object()}, {"vips", json::object()}};
-  for (const auto& [name, f] : o.regions) out["regions"][name] = health::override_name(f);
-  for (const auto& [name, f] : o.vips) out["vips"][name] = health::override_name(f);
+// Who forced NAME and why, or null.
+json note_json(const health::Overrides& o, bool region, const std::string& name) {
+  auto it = o.notes.find(health::note_key(region, name));
+  if (it == o.notes.end()) return nullptr;
+  const health::OverrideNote& n = it->second;
+  auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+  return {{"reason", text(n.reason)}, {"by", text(n.by)}, {"since", text(n.since)}};
+}
+
+// The overrides in force (`regions`, `vips`: name -> up|down), their notes,
+// the ones no region or VIP matches (`ignored`: not applied) and what the
+// state file's last read could not use (`state_file_problems`).
+json overrides_json(const health::Status& status) {
+  const health::Overrides& o = status.overrides;
+  json out = {{"regions", json::object()}, {"vips", json::object()}, {"notes", json::object()}};
+  for (const bool region : {true, false})
+    for (const auto& [name, f] : region ? o.regions : o.vips) {
+      out[region ? "regions" : "vips"][name] = health::override_name(f);
+      if (json note = note_json(o, region, name); !note.is_null())
+        out["notes"][health::note_key(region, name)] = note;
+    }
+  out["ignored"] = status.ignored;
+  out["state_file_problems"] = status.state_problems;
   return out;
 }
 
@@ -110,6 +129,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           v["state"] = !s.check ? "unchecked" : !s.known ? "unknown" : s.up ? "up" : "down";
           v["served"] = table.serves(slot);
           v["override"] = override_json(s.overridden);
+          v["override_note"] = note_json(status.overrides, false, s.vip);
           v["check"] = s.check ? json(s.check->describe(s.vip)) : json(nullptr);
           v["reason"] = s.reason == health::Reason::none ? json(nullptr)
                                                          : json(health::reason_name(s.reason));
@@ -124,6 +144,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
                          {"state", st.up() ? "up" : "down"},
                          {"served", {{"A", st.serves(Family::a)}, {"AAAA", st.serves(Family::aaaa)}}},
                          {"override", override_json(st.overridden)},
+                         {"override_note", note_json(status.overrides, true, region.name)},
                          {"threshold", region.threshold},
                          {"vips_up", st.total_served()},
                          {"vips_total", st.total_vips()},
@@ -138,7 +159,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
                      {"regions", regions}});
   }
   doc["geo_names"] = names;
-  doc["overrides"] = overrides_json(status.overrides);
+  doc["overrides"] = overrides_json(status);
   return doc.dump(2) + "\n";
 }
 
@@ -175,8 +196,8 @@ struct Admin::Impl {
           "GET    /metrics\nGET    /status\nGET    "
           "/explain?name=NAME&client=ADDRESS[/PREFIX][&ecs=no][&format=json]\n"
           "GET    /v1/overrides\nPOST   /v1/reload\n"
-          "PUT    /v1/overrides/regions/NAME  {\"state\":\"down\"|\"up\"}\n"
-          "PUT    /v1/overrides/vips/ADDRESS  {\"state\":\"down\"|\"up\"}\n"
+          "PUT    /v1/overrides/regions/NAME  {\"state\":\"down\"|\"up\", \"reason\":..., \"by\":...}\n"
+          "PUT    /v1/overrides/vips/ADDRESS  {\"state\":\"down\"|\"up\", \"reason\":..., \"by\":...}\n"
           "DELETE /v1/overrides/regions/NAME, /v1/overrides/vips/ADDRESS\n",
           "text/plain");
     });
@@ -217,7 +238,7 @@ struct Admin::Impl {
       }
     });
     server.Get("/v1/overrides", [this](const httplib::Request&, httplib::Response& res) {
-      reply(res, 200, overrides_json(context.prober.status().overrides));
+      reply(res, 200, overrides_json(context.prober.status()));
     });
     auto reload = [this](const httplib::Request& req, httplib::Response& res) {
       if (!authorized(req, res)) return;
@@ -238,13 +259,22 @@ struct Admin::Impl {
       if (!authorized(req, res)) return;
       const bool region = kind == "regions";
       health::Override overridden = health::Override::none;
+      health::OverrideNote note;
       if (!remove) {
         const json body = req.body.empty() ? json{{"state", "down"}} : json::parse(req.body, nullptr, false);
         const std::string state = body.is_object() && body.contains("state") && body["state"].is_string()
                                       ? body["state"].get<std::string>()
                                       : "";
         if (state != "down" && state != "up")
-          return fail(res, 400, R"(the body must be {"state":"down"} or {"state":"up"})");
+          return fail(res, 400,
+                      R"(the body must be {"state":"down"} or {"state":"up"}, with optional "reason" and "by")");
+        for (const char* key : {"reason", "by"}) {
+          if (!body.contains(key) || body[key].is_null()) continue;
+          if (!body[key].is_string() || body[key].get<std::string>().size() > 512)
+            return fail(res, 400, std::string(key) + " must be a string of at most 512 octets");
+          (std::string_view(key) == "reason" ? note.reason : note.by) = body[key].get<std::string>();
+        }
+        note.since = rfc3339(std::chrono::system_clock::now());
         overridden = state == "down" ? health::Override::down : health::Override::up;
       }
       if (!region) {
@@ -255,21 +285,14 @@ struct Admin::Impl {
       // Only what the running world has: a typo must not pass silently. A
       // DELETE may also clear an override that no zone uses any more.
       const auto world = context.world.load();
-      std::set<std::string> known;
-      for (const zones::GeoName* g : world->zones.geo_names())
-        for (const zones::GeoRegion& r : g->regions) {
-          if (region) known.insert(r.name);
-          else
-            for (const auto* vips : {&r.a_vips, &r.aaaa_vips})
-              for (const zones::GeoVip& v : *vips) known.insert(health::canonical_address(v.address));
-        }
-      if (!remove && !known.count(name))
+      const bool known = region ? has_region(*world, name) : has_vip(*world, name);
+      if (!remove && !known)
         return fail(res, 404,
                     std::string(region ? "no geo name has a region '" : "no region has the VIP '") + name +
                         "'");
       const std::string error = context.prober.set_override(region ? health::Prober::Kind::region
                                                                    : health::Prober::Kind::vip,
-                                                            name, overridden);
+                                                            name, overridden, note);
       if (!error.empty()) return fail(res, 409, error);
       reply(res, 200,
             {{"kind", region ? "region" : "vip"},

@@ -3,12 +3,14 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -64,6 +66,23 @@ std::string percent_encoded(const std::string& text) {
   return out;
 }
 
+// Who runs ctl: the user sudo ran it for, else the login of the real uid.
+std::string login_name() {
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo != nullptr && *sudo != '\0') return sudo;
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr) return pw->pw_name;
+  return "uid " + std::to_string(getuid());
+}
+
+// " (forced down by alice: maintenance)", from a /status override_note.
+std::string note_text(const json& note) {
+  if (!note.is_object()) return {};
+  std::string out;
+  if (note.contains("by") && note["by"].is_string()) out += " by " + note["by"].get<std::string>();
+  if (note.contains("since") && note["since"].is_string()) out += " at " + note["since"].get<std::string>();
+  if (note.contains("reason") && note["reason"].is_string()) out += ": " + note["reason"].get<std::string>();
+  return out;
+}
+
 std::string state_text(const json& v) { return v.is_string() ? v.get<std::string>() : std::string("-"); }
 
 void print_status(const json& doc) {
@@ -86,10 +105,13 @@ void print_status(const json& doc) {
       std::printf("  %-14s %-20s %u of %u VIPs up, threshold %u\n", state_text(r["name"]).c_str(),
                   state.c_str(), r["vips_up"].get<unsigned>(), r["vips_total"].get<unsigned>(),
                   r.contains("threshold") ? r["threshold"].get<unsigned>() : 1u);
+      if (r.contains("override_note") && r["override_note"].is_object())
+        std::printf("                 forced %s%s\n", state_text(r["override"]).c_str(),
+                    note_text(r["override_note"]).c_str());
       for (const json& v : r["vips"]) {
         std::string vstate = state_text(v["state"]);
         if (v.contains("override") && !v["override"].is_null())
-          vstate += " (forced " + state_text(v["override"]) + ")";
+          vstate += " (forced " + state_text(v["override"]) + note_text(v.value("override_note", json())) + ")";
         std::string line = "    " + state_text(v["address"]);
         line.resize(std::max<std::size_t>(line.size() + 1, 24), ' ');
         line += vstate;
@@ -110,6 +132,13 @@ void print_status(const json& doc) {
     for (const auto& [name, state] : o["vips"].items())
       std::printf(" VIP %s %s;", name.c_str(), state_text(state).c_str());
     std::printf("\n");
+  }
+  for (const char* key : {"ignored", "state_file_problems"}) {
+    if (!o.contains(key) || o[key].empty()) continue;
+    std::printf("\n%s:\n", std::string_view(key) == "ignored"
+                                ? "overrides not applied (no region or VIP has these names)"
+                                : "state file problems (those entries are not applied)");
+    for (const json& line : o[key]) std::printf("  %s\n", state_text(line).c_str());
   }
 }
 
@@ -166,7 +195,11 @@ int run_ctl(const CtlOptions& o) {
       const bool vip = !health::canonical_address(target).empty();
       const std::string path = std::string("/v1/overrides/") + (vip ? "vips/" : "regions/") +
                                percent_encoded(target);
-      if (cmd == "drain") sent = client.Put(path, headers, R"({"state":"down"})", "application/json");
+      if (cmd == "drain") {
+        json body = {{"state", "down"}, {"by", o.by.empty() ? login_name() : o.by}};
+        if (!o.reason.empty()) body["reason"] = o.reason;
+        sent = client.Put(path, headers, body.dump(), "application/json");
+      }
       else sent = client.Delete(path, headers);
     } else if (cmd == "reload") {
       need(0, "reload");

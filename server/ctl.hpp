@@ -13,6 +13,8 @@ struct CtlOptions {
   std::string token_file;   // overrides the config's
   bool json = false;        // print the API's JSON as is
   bool no_ecs = false;      // explain: the client's resolver sends no ECS
+  std::string reason;       // drain: why (kept with the override, shown in status)
+  std::string by;           // drain: who; default the login name running ctl
   std::string command;      // status, explain, drain, undrain, reload
   std::vector<std::string> arguments;
 };

@@ -33,8 +33,13 @@ int run_check(const std::string& path) {
   try {
     const server::Config config = server::load_config(path);
     const auto world = server::build_world(config);
-    // serve refuses to start with a malformed state file: so does check.
-    if (!config.state_file.empty()) health::load_overrides(config.state_file);
+    // serve starts with a bad state file (and applies what it can); check
+    // fails on it, so that a bad push is caught before it matters.
+    if (!config.state_file.empty()) {
+      const std::vector<std::string> problems = server::state_file_problems(config.state_file, *world);
+      for (const auto& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
+      if (!problems.empty()) return 1;
+    }
     std::printf("%s: ok, %zu zones, %zu records\n", path.c_str(), world->zones.zones().size(),
                 world->zones.record_count());
     return 0;
@@ -200,6 +205,8 @@ int main(int argc, char** argv) {
   ctl->add_option("--token-file", ctl_options.token_file, "the bearer token for drain, undrain and reload");
   ctl->add_flag("--json", ctl_options.json, "print the API's JSON (status, explain, drain, undrain, reload)");
   ctl->add_flag("--no-ecs", ctl_options.no_ecs, "explain: the resolver sends no ECS (CLIENT is its address)");
+  ctl->add_option("--reason", ctl_options.reason, "drain: why, kept with the drain and shown in status");
+  ctl->add_option("--by", ctl_options.by, "drain: who drains (default: the login name running ctl)");
   ctl->add_option("command", ctl_options.command,
                   "status | explain NAME CLIENT | drain TARGET | undrain TARGET | reload")
       ->required();

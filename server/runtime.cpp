@@ -110,6 +110,11 @@ void Runtime::bind() {
   for (unsigned i = 0; i < m.config.workers; ++i)
     m.workers.push_back(std::make_unique<Worker>(static_cast<int>(i), m.shared));
   drop_privileges(m.config.user);
+  // As the user that serves: a state folder it cannot write would refuse the
+  // first drain (409), found only when it matters most.
+  if (!m.config.state_file.empty())
+    if (const std::string error = health::state_folder_error(m.config.state_file); !error.empty())
+      throw std::runtime_error("health.state_file: " + error);
 }
 
 int Runtime::run() {

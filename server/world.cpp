@@ -129,4 +129,39 @@ std::shared_ptr<const World> build_world(const Config& config, health::Prober* p
   return world;
 }
 
+bool has_region(const World& world, const std::string& name) {
+  for (const zones::GeoName* g : world.zones.geo_names())
+    for (const zones::GeoRegion& r : g->regions)
+      if (r.name == name) return true;
+  return false;
+}
+
+bool has_vip(const World& world, const std::string& address) {
+  for (const zones::GeoName* g : world.zones.geo_names())
+    for (const zones::GeoRegion& r : g->regions)
+      for (const auto* vips : {&r.a_vips, &r.aaaa_vips})
+        for (const zones::GeoVip& v : *vips)
+          if (health::canonical_address(v.address) == address) return true;
+  return false;
+}
+
+std::vector<std::string> state_file_problems(const std::string& path, const World& world) {
+  health::StateFile read;
+  try {
+    read = health::read_state_file(path);
+  } catch (const std::exception& e) {
+    return {e.what()};
+  }
+  std::vector<std::string> out = read.problems;
+  for (const bool region : {true, false})
+    for (const auto& [name, overridden] : region ? read.overrides.regions : read.overrides.vips) {
+      if (region ? has_region(world, name) : has_vip(world, name)) continue;
+      const int line = read.lines[health::note_key(region, name)];
+      out.push_back(path + ":" + std::to_string(line) + ": " + (region ? "regions " : "vips ") + name +
+                    (region ? ": no geo name has this region" : ": no region has this VIP") +
+                    "; serve ignores it");
+    }
+  return out;
+}
+
 }  // namespace steerdns::server

@@ -89,4 +89,13 @@ health::Plan plan_health(const World& world);
 // Records in WORLD the slots a prober gave for PLAN (same order).
 void assign_health(World& world, const health::Slots& slots);
 
+// Whether a geo name of WORLD has region NAME, or a region the VIP ADDRESS
+// (canonical text): what an override may name.
+bool has_region(const World& world, const std::string& name);
+bool has_vip(const World& world, const std::string& address);
+// What is wrong with the state file at PATH for WORLD, one line each
+// ("FILE:LINE: why"): what read_state_file cannot read or use, and the
+// overrides WORLD has no region or VIP for. Empty: the file is good.
+std::vector<std::string> state_file_problems(const std::string& path, const World& world);
+
 }  // namespace steerdns::server

@@ -166,18 +166,52 @@ TEST_CASE("registry: operator overrides force VIPs and regions, whatever the pro
   CHECK(t.region(999) == 0);
 }
 
-TEST_CASE("state file: regions and VIPs up or down; errors name the line") {
+TEST_CASE("state file: regions and VIPs up or down; a bad entry is named and keeps its last good state") {
   test::TempDir dir;
   const auto path = dir.write("state.yaml", "regions:\n  paris: down\nvips:\n  \"::0001\": up\n");
-  const health::Overrides o = health::load_overrides(path);
+  const health::Overrides o = health::read_state_file(path).overrides;
   CHECK(o.regions.at("paris") == health::Override::down);
   CHECK(o.vips.at("::1") == health::Override::up);  // canonical address text
-  CHECK(health::load_overrides((dir.path() / "missing.yaml").string()).vips.empty());
-  const auto bad = dir.write("bad.yaml", "regions:\n  paris: drained\n");
-  CHECK_THROWS_WITH_AS(health::load_overrides(bad), doctest::Contains("bad.yaml:2"), common::LoadError);
+  CHECK(health::read_state_file((dir.path() / "missing.yaml").string()).overrides.vips.empty());
+
+  // A bad value: named with its line; without a last good state, not applied;
+  // the rest of the file applies.
+  const auto bad = dir.write("bad.yaml", "regions:\n  paris: drained\n  tokyo: down\n");
+  const health::StateFile first = health::read_state_file(bad);
+  REQUIRE(first.problems.size() == 1);
+  CHECK(first.problems[0].find("bad.yaml:2: regions paris: 'drained' is not up or down; not applied") !=
+        std::string::npos);
+  CHECK(first.overrides.regions.count("paris") == 0);
+  CHECK(first.overrides.regions.at("tokyo") == health::Override::down);
+  // With a last good state (a running server's), the entry keeps it, note included.
+  health::Overrides last;
+  last.regions["paris"] = health::Override::down;
+  last.notes["region paris"] = {"maintenance", "alice", "2026-12-02T10:00:00Z"};
+  const health::StateFile again = health::read_state_file(bad, last);
+  CHECK(again.overrides.regions.at("paris") == health::Override::down);
+  CHECK(again.overrides.notes.at("region paris").by == "alice");
+  CHECK(again.problems[0].find("keeping the last good state, down") != std::string::npos);
+
   const auto bad_vip = dir.write("bad_vip.yaml", "vips:\n  paris: down\n");
-  CHECK_THROWS_WITH_AS(health::load_overrides(bad_vip), doctest::Contains("not an IPv4 or IPv6"),
-                       common::LoadError);
+  CHECK(health::read_state_file(bad_vip).problems.at(0).find("not an IPv4 or IPv6") != std::string::npos);
+  // A file that is not a state file at all still throws, with its line.
+  const auto not_map = dir.write("not_map.yaml", "regions: [paris]\n");
+  CHECK_THROWS_WITH_AS(health::read_state_file(not_map), doctest::Contains("not_map.yaml:1"), common::LoadError);
+  const auto broken = dir.write("broken.yaml", "regions: {paris: down\n");
+  CHECK_THROWS_AS(health::read_state_file(broken), common::LoadError);
+}
+
+TEST_CASE("state file: who and why, in the long form") {
+  test::TempDir dir;
+  const auto path = dir.write("state.yaml",
+                              "regions:\n  paris: {state: down, reason: \"CHG-1: kernel\", by: alice}\n"
+                              "  tokyo: {reason: x}\n  lima: {state: down, colour: red}\n");
+  const health::StateFile read = health::read_state_file(path);
+  CHECK(read.overrides.regions.at("paris") == health::Override::down);
+  CHECK(read.overrides.notes.at("region paris") == health::OverrideNote{"CHG-1: kernel", "alice", ""});
+  REQUIRE(read.problems.size() == 2);
+  CHECK(read.problems[0].find("tokyo: no state (up or down)") != std::string::npos);
+  CHECK(read.problems[1].find("lima: unknown key 'colour'") != std::string::npos);
 }
 
 TEST_CASE("state file: what the admin API writes reads back the same, and replaces the file whole") {
@@ -186,11 +220,14 @@ TEST_CASE("state file: what the admin API writes reads back the same, and replac
   o.regions["paris"] = health::Override::down;
   o.regions["us-east"] = health::Override::up;
   o.vips["2001:db8::1"] = health::Override::down;
+  o.notes["region paris"] = {"kernel upgrade: \"5.10\"", "bob", "2026-12-02T10:00:00Z"};
+  o.notes["vip 2001:db8::1"] = {"", "carol", ""};
   const std::string path = (dir.path() / "state.yaml").string();
   health::save_overrides(path, o);
-  CHECK(health::load_overrides(path) == o);
+  CHECK(health::read_state_file(path).overrides == o);
+  CHECK(health::read_state_file(path).problems.empty());
   health::save_overrides(path, health::Overrides{});
-  CHECK(health::load_overrides(path) == health::Overrides{});
+  CHECK(health::read_state_file(path).overrides == health::Overrides{});
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
   CHECK_THROWS_WITH_AS(health::save_overrides((dir.path() / "no/such/folder/s.yaml").string(), o),
                        doctest::Contains("no/such/folder/s.yaml"), std::runtime_error);

@@ -112,9 +112,20 @@ std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& 
                  {"reason", note.reason},
                  {"by", note.by}});
   registry.set_overrides(std::move(next));
+  keep_last_good();
   dirty = true;
   publish_if_dirty();
   return {};
+}
+
+void Prober::Impl::keep_last_good() {
+  try {
+    save_overrides(state_file + ".last-good", registry.overrides());
+    last_good_failed = false;
+  } catch (const std::exception& e) {
+    if (!last_good_failed) spdlog::warn("health: cannot keep the last good overrides: {}", e.what());
+    last_good_failed = true;
+  }
 }
 
 void Prober::Impl::report_unknown() {
@@ -158,25 +169,32 @@ Slots Prober::Impl::apply(const Plan& plan) {
 
 void Prober::Impl::read_overrides(bool at_start) {
   if (state_file.empty()) return;
-  const Overrides& prev = registry.overrides();
+  // The fallback of every entry the state file cannot give: the overrides
+  // in force (at start: those the last server kept, STATE_FILE.last-good).
+  Overrides last_good = registry.overrides();
+  if (at_start) {
+    try {
+      last_good = read_state_file(state_file + ".last-good").overrides;
+    } catch (const std::exception& e) {
+      spdlog::warn("health: the last good overrides cannot be read: {}", e.what());
+    }
+  }
   StateFile read;
   try {
-    read = read_state_file(state_file, prev);
+    read = read_state_file(state_file, last_good);
+    for (const auto& problem : read.problems)
+      common::event(spdlog::level::err, "health: state file: " + problem, {{"reason", "state_file"}});
   } catch (const std::exception& e) {
     // Never a reason not to start, nor to lose the overrides in force.
-    state_problems = {e.what()};
     common::event(spdlog::level::err,
-                  at_start ? fmt::format("health: state file not applied, starting without overrides: {}",
-                                         e.what())
-                           : fmt::format("health: state file not applied, keeping the previous overrides: {}",
-                                         e.what()),
+                  fmt::format("health: state file not applied, keeping the last good overrides: {}", e.what()),
                   {{"reason", "state_file"}});
-    return;
+    read.problems = {e.what()};
+    read.overrides = std::move(last_good);
   }
-  state_problems = read.problems;
-  for (const auto& problem : read.problems)
-    common::event(spdlog::level::err, "health: state file: " + problem, {{"reason", "state_file"}});
-  Overrides next = std::move(read.overrides);
+  state_problems = std::move(read.problems);
+  const Overrides& prev = registry.overrides();  // at start: none
+  Overrides& next = read.overrides;
   if (next == prev) return;
   auto report = [&](bool region, const std::map<std::string, Override>& before,
                     const std::map<std::string, Override>& after) {
@@ -185,9 +203,9 @@ void Prober::Impl::read_overrides(bool at_start) {
       auto it = before.find(name);
       const std::string key = note_key(region, name);
       const auto note = next.notes.find(key);
-      const bool note_changed =
-          (note == next.notes.end()) != (prev.notes.find(key) == prev.notes.end()) ||
-          (note != next.notes.end() && note->second != prev.notes.find(key)->second);
+      const auto old_note = prev.notes.find(key);
+      const bool note_changed = (note == next.notes.end()) != (old_note == prev.notes.end()) ||
+                                (note != next.notes.end() && note->second != old_note->second);
       if (it != before.end() && it->second == overridden && !note_changed) continue;
       const OverrideNote n = note == next.notes.end() ? OverrideNote{} : note->second;
       common::event(spdlog::level::warn,
@@ -205,6 +223,7 @@ void Prober::Impl::read_overrides(bool at_start) {
   report(true, prev.regions, next.regions);
   report(false, prev.vips, next.vips);
   registry.set_overrides(std::move(next));
+  keep_last_good();
   // At start no plan is applied yet: apply() reports what no zone has.
   if (!at_start) report_unknown();
   dirty = true;

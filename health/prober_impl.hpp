@@ -52,6 +52,11 @@ struct Prober::Impl {
   // What the last read of the state file could not use ("FILE:LINE: why",
   // or the whole file's error): shown in /status, counted in metrics.
   std::vector<std::string> state_problems;
+  // The overrides in force, kept beside the state file (STATE_FILE.last-good)
+  // on every change, so that a start with a bad state file keeps what the
+  // running servers kept: its entries fall back to these.
+  void keep_last_good();
+  bool last_good_failed = false;
   ProbeStats stats;
   common::Publication<Table> publication{std::make_shared<const Table>()};
   Registry registry;

@@ -111,7 +111,7 @@ void print_status(const json& doc) {
       for (const json& v : r["vips"]) {
         std::string vstate = state_text(v["state"]);
         if (v.contains("override") && !v["override"].is_null())
-          vstate += " (forced " + state_text(v["override"]) + note_text(v.value("override_note", json())) + ")";
+          vstate += " (forced " + state_text(v["override"]) + ")";
         std::string line = "    " + state_text(v["address"]);
         line.resize(std::max<std::size_t>(line.size() + 1, 24), ' ');
         line += vstate;
@@ -121,6 +121,9 @@ void print_status(const json& doc) {
           if (!v["detail"].is_null()) line += " (" + state_text(v["detail"]) + ")";
         }
         std::printf("%s\n", line.c_str());
+        if (v.contains("override_note") && v["override_note"].is_object())
+          std::printf("                        forced %s%s\n", state_text(v["override"]).c_str(),
+                      note_text(v["override_note"]).c_str());
       }
     }
   }

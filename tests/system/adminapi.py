@@ -238,6 +238,13 @@ def wait_metrics(srv, cond, what, timeout=DEADLINE):
 # DNS and ctl
 
 
+def forced(doc):
+    """The overrides in force of a /status document (or of GET /v1/overrides):
+    {"regions": {name: state}, "vips": {address: state}}, notes aside."""
+    o = doc.get("overrides", doc)
+    return {"regions": o["regions"], "vips": o["vips"]}
+
+
 def ask(srv, name, client=None, qtype="A", *opts):
     r = dig(srv.port, name, qtype, *((["+subnet=" + client] if client else []) + list(opts)),
             time_=2, tries=1)

@@ -26,7 +26,7 @@ import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, NAME, PARIS, PARIS_CLIENT, SINGAPORE, STEADY,  # noqa: E402
                       TTL, VIRGINIA, VIRGINIA_CLIENT, AdminCase, ask, ctl, drain, explain_text,
                       geo_entry, get, parse_time, region_entry, scrape, status_doc, vip_entry,
-                      wait_metrics)
+                      wait_metrics, forced)
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +187,7 @@ class Observability(AdminCase):
         self.assertEqual(doc["world"]["zones"], 1)
         self.assertEqual(doc["world"]["records"], metrics.value("steerdns_records"))
         self.assertEqual(doc["world"]["generation"], metrics.value("steerdns_world_generation"))
-        self.assertEqual(doc["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(doc), {"regions": {}, "vips": {}})
 
         g = geo_entry(doc, NAME)
         self.assertEqual((g["ttl"], g["degraded_ttl"], g["all_down"]),
@@ -275,7 +275,7 @@ class Observability(AdminCase):
                                r"\[127\.1\.0\.1 down: refused")
         self.assertRegex(text, r"(?m)^region: +paris \(the first on the list")
         doc = status_doc(srv)
-        self.assertEqual(doc["overrides"], {"regions": {"paris": "up", "virginia": "down"},
+        self.assertEqual(forced(doc), {"regions": {"paris": "up", "virginia": "down"},
                                             "vips": {}})
         paris = region_entry(doc, NAME, "paris")
         self.assertEqual((paris["state"], paris["override"], paris["vips_up"]), ("up", "up", 0))

@@ -28,7 +28,7 @@ import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, NAME, PARIS, PARIS_CLIENT, SINGAPORE, STEADY,  # noqa: E402
                       TTL, VIRGINIA, VIRGINIA_CLIENT, AdminCase, ctl, drain, explain_text, http,
-                      made_token, region_entry, scrape, status_doc, undrain, vip_entry)
+                      made_token, region_entry, scrape, status_doc, undrain, vip_entry, forced)
 
 
 # ---------------------------------------------------------------------------
@@ -53,9 +53,9 @@ class Drains(AdminCase):
 
         state = self.state_file()
         self.assertIsNotNone(state, "no state file written")
-        self.assertRegex(state, r"(?m)^regions:\s*\n\s+paris:\s*down\s*$", state)
+        self.assertRegex(state, r"(?m)^regions:\s*\n\s+paris:\s*\{state: down, since: '[0-9T:Z-]+'\}\s*$", state)
         doc = status_doc(srv)
-        self.assertEqual(doc["overrides"], {"regions": {"paris": "down"}, "vips": {}})
+        self.assertEqual(forced(doc), {"regions": {"paris": "down"}, "vips": {}})
         for name in (NAME, STEADY):
             paris = region_entry(doc, name, "paris")
             self.assertEqual((paris["state"], paris["override"]), ("down", "down"), name)
@@ -78,7 +78,7 @@ class Drains(AdminCase):
         self.answer(STEADY, PARIS_CLIENT, PARIS, ttl=TTL)
         self.answer(NAME, PARIS_CLIENT, PARIS, ttl=TTL)
         self.assertNotRegex(self.state_file(), r"paris")
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
         self.assertEqual(scrape(srv).series("steerdns_override"), {})
 
     def test_vip_drain_with_ctl(self):
@@ -88,7 +88,9 @@ class Drains(AdminCase):
         self.assertEqual(out.strip(), "vip 127.1.0.1: forced down")
         self.answer(STEADY, PARIS_CLIENT, ["127.1.0.2"], ttl=DEGRADED_TTL)
         self.answer(NAME, PARIS_CLIENT, ["127.1.0.2"], ttl=DEGRADED_TTL)
-        self.assertRegex(self.state_file(), r"(?m)^vips:\s*\n\s+127\.1\.0\.1:\s*down\s*$")
+        # the long form: who drained (ctl sends the login name) and when
+        self.assertRegex(self.state_file(),
+                         r"(?m)^vips:\s*\n\s+127\.1\.0\.1:\s*\{state: down, by: \S+, since: '[0-9T:Z-]+'\}\s*$")
 
         doc = status_doc(srv)
         v = vip_entry(doc, NAME, "127.1.0.1")
@@ -110,7 +112,7 @@ class Drains(AdminCase):
         self.assertRegex(out, r"(?m)^  paris +\S+ +\d of 2 VIPs up, threshold 1$", out)
         rc, out, err = ctl("-c", srv.config_path, "--json", "status")
         self.assertEqual(rc, 0, out + err)
-        self.assertEqual(json.loads(out)["overrides"], {"regions": {}, "vips": {"127.1.0.1": "down"}})
+        self.assertEqual(forced(json.loads(out)), {"regions": {}, "vips": {"127.1.0.1": "down"}})
 
         rc, out, err = ctl("--admin", "127.0.0.1:%d" % srv.admin_port,
                            "--token-file", os.path.join(srv.dir, "admin-token"), "undrain", "127.1.0.1")
@@ -118,7 +120,7 @@ class Drains(AdminCase):
         self.assertEqual(out.strip(), "vip 127.1.0.1: back to automatic")
         self.answer(STEADY, PARIS_CLIENT, PARIS, ttl=TTL)
         self.answer(NAME, PARIS_CLIENT, PARIS, ttl=TTL)
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
 
         # a region by name through ctl, too
         rc, out, err = ctl("-c", srv.config_path, "drain", "singapore")
@@ -160,7 +162,7 @@ class Drains(AdminCase):
         self.assertIn("atlantis", err)
         # nothing changed
         self.assertEqual(self.state_file(), state_before)
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
         self.answer(STEADY, PARIS_CLIENT, PARIS, ttl=TTL)
         # nobody listening: exit 2
         rc, out, err = ctl("--admin", "127.0.0.1:%d" % h.free_port(), "status")

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (ADMIN_CONFIG, PARIS, PARIS_CLIENT, STEADY, ask, ctl, drain,  # noqa: E402
-                      TokenServer, http, line_number, scrape, status_doc, zone_text)
+                      TokenServer, http, line_number, scrape, status_doc, zone_text, forced)
 
 
 # ---------------------------------------------------------------------------
@@ -116,7 +116,7 @@ class Reloads(h.ServerTestCase):
         rc, out, err = ctl("-c", srv.config_path, "drain", "127.1.0.1")
         self.assertEqual(rc, 1, out + err)
         self.assertIn("state_file", err)
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
         r = ask(srv, STEADY, PARIS_CLIENT)
         self.assertEqual(th.vips_of(r), PARIS, r.stdout)
 

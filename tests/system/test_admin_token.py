@@ -21,7 +21,7 @@ import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, OPENER, PARIS, PARIS_CLIENT, STATE_CONFIG,  # noqa: E402
                       STEADY, TOKEN, VIRGINIA, VIRGINIA_CLIENT, ask, ctl, drain, get, http, scrape,
-                      TokenServer, status_doc, undrain, zone_text)
+                      TokenServer, status_doc, undrain, zone_text, forced)
 
 
 # ---------------------------------------------------------------------------
@@ -37,7 +37,7 @@ class Token(h.ServerTestCase):
                                         "  token_file: admin.token\n" + STATE_CONFIG)
 
     def overrides(self):
-        return status_doc(self.srv)["overrides"]
+        return forced(status_doc(self.srv))
 
     def state_file(self):
         try:
@@ -148,7 +148,7 @@ class MadeToken(h.ServerTestCase):
         r = http(srv, "POST", "/v1/reload", token=False)
         self.assertEqual(r.status, 401, r)
         self.assertEqual(get(srv, "/metrics").status, 200)
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
         # the operator's ctl reads the made token
         self.addCleanup(lambda: undrain(srv, "regions", "paris", token=made))
         rc, out, err = ctl("-c", srv.config_path, "drain", "paris")
@@ -172,7 +172,7 @@ class MadeToken(h.ServerTestCase):
         self.assertIn("401", p.stderr)
         self.assertIn("cannot read the admin token", p.stderr)
         self.assertIn("Permission denied", p.stderr)
-        self.assertEqual(status_doc(srv)["overrides"], {"regions": {}, "vips": {}})
+        self.assertEqual(forced(status_doc(srv)), {"regions": {}, "vips": {}})
 
     def test_the_token_survives_a_restart(self):
         srv = self.srv

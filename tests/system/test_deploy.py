@@ -207,6 +207,16 @@ def prepare(srv, readable=False):
     srv._out = open(os.path.join(srv.dir, "stdout.log"), "wb")
 
 
+def state_folder(srv, writable):
+    """SRV's state/ folder, owned by root (mode 0755: nobody cannot write
+    it) or by nobody, as /var/lib/steerdns is by the service user."""
+    folder = os.path.join(srv.dir, "state")
+    os.makedirs(folder, exist_ok=True)
+    nobody = __import__("pwd").getpwnam("nobody")
+    os.chown(folder, nobody.pw_uid if writable else 0, nobody.pw_gid if writable else 0)
+    os.chmod(folder, 0o755)
+
+
 def admin_json(srv, path):
     import json
     with urllib.request.urlopen(srv.admin_url + path, timeout=5) as r:
@@ -305,9 +315,10 @@ class PrivilegeDropTest(unittest.TestCase):
         backends = bk.Backends(["127.61.0.1", "127.61.0.2"], port)
         self.addCleanup(backends.stop)
         srv = h.Server({"deploy.test.yaml": ZONE % {"port": port, "path": bk.JFROG_PATH}},
-                       config_text=CONFIG % {"user": "  user: nobody"} + "health:\n  state_file: state.yaml\n")
+                       config_text=CONFIG % {"user": "  user: nobody"} + "health:\n  state_file: state/state.yaml\n")
         self.addCleanup(srv.close)
         prepare(srv, readable=True)
+        state_folder(srv, writable=True)
         srv._spawn()
         with open(os.path.join(h.SOURCE, "deploy", "steerdns.service.in")) as f:
             line = re.search(r"(?m)^ExecReload=(.*)$", f.read()).group(1)
@@ -328,6 +339,21 @@ class PrivilegeDropTest(unittest.TestCase):
         self.assertIn("deploy.test.yaml", p.stderr)
         r = h.dig(srv.port, "svc.deploy.test", "A", "+subnet=81.2.69.0/24")
         self.assertEqual(sorted(r.rdatas("A")), ["127.61.0.1", "127.61.0.2"], r.stdout)
+
+    def test_a_state_folder_the_server_user_cannot_write_fails_the_start(self):
+        """Found at start, not at the first drain (409): the start fails with
+        the folder and the reason; the same folder made the user's starts."""
+        srv = h.Server({"deploy.test.yaml": ZONE % {"port": 1, "path": "/"}},
+                       config_text=CONFIG % {"user": "  user: nobody"} + "health:\n  state_file: state/state.yaml\n")
+        self.addCleanup(srv.close)
+        prepare(srv, readable=True)
+        state_folder(srv, writable=False)
+        p = run([h.BIN, "serve", "-c", srv.config_path])
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stderr, r"health\.state_file: cannot write \S+/state/state\.yaml\.tmp: Permission denied")
+        state_folder(srv, writable=True)
+        srv._spawn()
+        self.assertIn("running as user nobody", srv.all_output())
 
     def test_unknown_user_is_rejected_with_file_and_line(self):
         with tempfile.TemporaryDirectory(prefix="steerdns-test-") as d:

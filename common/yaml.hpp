@@ -106,7 +106,7 @@ struct YamlValue {
   std::string text;
   std::vector<std::pair<std::string, std::string>> fields;
   YamlValue(std::string t = {}) : text(std::move(t)) {}  // NOLINT: a string is a value
-  YamlValue(const char* t) : text(t) {}                   // NOLINT
+  YamlValue(const char* t) : text(t) {}                  // NOLINT
   explicit YamlValue(std::vector<std::pair<std::string, std::string>> f) : fields(std::move(f)) {}
 };
 using YamlSection = std::pair<std::string, std::vector<std::pair<std::string, YamlValue>>>;

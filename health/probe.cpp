@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/log.hpp"
 #include "health/prober_impl.hpp"
 
 namespace steerdns::health {
@@ -240,9 +241,17 @@ void Prober::Impl::finish(Probe& p, const Result& r) {
   const Registry::Entry& e = registry.entries()[p.slot];
   const bool was_known = e.tracker.known();
   const bool was_up = e.tracker.up();
+  const Reason was_reason = e.tracker.reason();
   if (registry.record(p.slot, r, now)) {
     dirty = true;
     log_change(e, was_known, was_up, r);
+  } else if (was_known && !was_up && !r.ok && r.reason != was_reason) {
+    // Still down, for another reason now (a timeout became a refusal: the
+    // host is back, the service not yet): the operator's next step changes.
+    common::event(spdlog::level::warn,
+                  fmt::format("health: {} [{}] still down: {} now, was {} ({})", e.vip, join(e.labels),
+                              reason_name(r.reason), reason_name(was_reason), r.detail),
+                  {{"vip", e.vip}, {"reason", std::string(reason_name(r.reason))}});
   }
   if (p.first_pending) {
     p.first_pending = false;

@@ -43,6 +43,7 @@ void Prober::Impl::publish_if_dirty() {
   if (!dirty) return;
   dirty = false;
   publication.publish(std::make_shared<const Table>(registry.table()));
+  if (published) published();
 }
 
 Status Prober::Impl::make_status() const {
@@ -105,8 +106,9 @@ std::string Prober::Impl::change_override(Prober::Kind kind, const std::string& 
   }
   common::event(spdlog::level::warn,
                 fmt::format("health: {} {} {} by the admin API", region ? "region" : "VIP", name,
-                            overridden == Override::none ? "back to automatic"
-                                                         : "forced " + std::string(override_name(overridden))),
+                            overridden == Override::none
+                                ? "back to automatic"
+                                : "forced " + std::string(override_name(overridden))),
                 {{region ? "region" : "vip", name},
                  {"state", std::string(override_name(overridden))},
                  {"reason", note.reason},
@@ -187,7 +189,8 @@ void Prober::Impl::read_overrides(bool at_start) {
   } catch (const std::exception& e) {
     // Never a reason not to start, nor to lose the overrides in force.
     common::event(spdlog::level::err,
-                  fmt::format("health: state file not applied, keeping the last good overrides: {}", e.what()),
+                  fmt::format("health: state file not applied, keeping the last good overrides: {}",
+                              e.what()),
                   {{"reason", "state_file"}});
     read.problems = {e.what()};
     read.overrides = std::move(last_good);
@@ -209,7 +212,8 @@ void Prober::Impl::read_overrides(bool at_start) {
       if (it != before.end() && it->second == overridden && !note_changed) continue;
       const OverrideNote n = note == next.notes.end() ? OverrideNote{} : note->second;
       common::event(spdlog::level::warn,
-                    fmt::format("health: {} {} forced {} by the state file", kind, name, override_name(overridden)),
+                    fmt::format("health: {} {} forced {} by the state file", kind, name,
+                                override_name(overridden)),
                     {{region ? "region" : "vip", name},
                      {"state", std::string(override_name(overridden))},
                      {"reason", n.reason},
@@ -339,6 +343,16 @@ std::string Prober::set_override(Kind kind, const std::string& name, Override ov
   auto future = result.get_future();
   m.post([&] { result.set_value(m.change_override(kind, name, overridden, note)); });
   return future.get();
+}
+
+void Prober::on_publish(std::function<void()> f) {
+  Impl& m = *impl_;
+  std::promise<void> done;
+  m.post([&] {
+    m.published = std::move(f);
+    done.set_value();
+  });
+  done.get_future().get();
 }
 
 }  // namespace steerdns::health

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,11 @@ class Prober {
   std::string set_override(Kind kind, const std::string& name, Override overridden,
                            const OverrideNote& note = {});
   bool persistent() const;  // a state file is configured
+
+  // Any thread: F runs on the prober thread after each table it publishes
+  // (the region log); an empty F removes it. When this returns, the previous
+  // F is no longer running nor will run.
+  void on_publish(std::function<void()> f);
 
  private:
   struct Impl;

@@ -52,6 +52,7 @@ struct Prober::Impl {
   // What the last read of the state file could not use ("FILE:LINE: why",
   // or the whole file's error): shown in /status, counted in metrics.
   std::vector<std::string> state_problems;
+  std::function<void()> published;  // Prober::on_publish
   // The overrides in force, kept beside the state file (STATE_FILE.last-good)
   // on every change, so that a start with a bad state file keeps what the
   // running servers kept: its entries fall back to these.

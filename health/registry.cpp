@@ -61,8 +61,7 @@ StateFile read_state_file(const std::string& path, const Overrides& previous) {
                   const std::map<std::string, Override>& before) {
     const char* what = region ? "regions" : "vips";
     if (!map || map.is_null()) return;
-    if (!map.is_map())
-      common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
+    if (!map.is_map()) common::fail_at(doc, map, std::string(what) + " must be a map of names to up or down");
     for (const auto& item : map) {
       std::string name = item.first.scalar();
       if (!region) {

@@ -266,8 +266,9 @@ struct Admin::Impl {
                                       ? body["state"].get<std::string>()
                                       : "";
         if (state != "down" && state != "up")
-          return fail(res, 400,
-                      R"(the body must be {"state":"down"} or {"state":"up"}, with optional "reason" and "by")");
+          return fail(
+              res, 400,
+              R"(the body must be {"state":"down"} or {"state":"up"}, with optional "reason" and "by")");
         for (const char* key : {"reason", "by"}) {
           if (!body.contains(key) || body[key].is_null()) continue;
           if (!body[key].is_string() || body[key].get<std::string>().size() > 512)

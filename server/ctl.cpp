@@ -139,8 +139,8 @@ void print_status(const json& doc) {
   for (const char* key : {"ignored", "state_file_problems"}) {
     if (!o.contains(key) || o[key].empty()) continue;
     std::printf("\n%s:\n", std::string_view(key) == "ignored"
-                                ? "overrides not applied (no region or VIP has these names)"
-                                : "state file problems (those entries are not applied)");
+                               ? "overrides not applied (no region or VIP has these names)"
+                               : "state file problems (those entries are not applied)");
     for (const json& line : o[key]) std::printf("  %s\n", state_text(line).c_str());
   }
 }
@@ -202,8 +202,7 @@ int run_ctl(const CtlOptions& o) {
         json body = {{"state", "down"}, {"by", o.by.empty() ? login_name() : o.by}};
         if (!o.reason.empty()) body["reason"] = o.reason;
         sent = client.Put(path, headers, body.dump(), "application/json");
-      }
-      else sent = client.Delete(path, headers);
+      } else sent = client.Delete(path, headers);
     } else if (cmd == "reload") {
       need(0, "reload");
       sent = client.Post("/v1/reload", headers, "", "application/json");

@@ -1,5 +1,7 @@
 #include "server/failover.hpp"
 
+#include <algorithm>
+
 namespace steerdns::server {
 
 namespace {
@@ -103,6 +105,24 @@ Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const h
     case zones::AllDown::servfail: c.servfail = true; return c;
   }
   return c;
+}
+
+bool all_down_now(const zones::GeoName& geo, const GeoHealth& health, const health::Table& table) noexcept {
+  // A list is all down when no region on it serves the family asked: the
+  // answer choose_region gives is then the policy's.
+  auto down = [&](std::span<const geoip::RegionIndex> list) {
+    for (const Ask ask : {Ask::a, Ask::aaaa})
+      if (choose_region(geo, health, table, list, ask).all_down) return true;
+    return false;
+  };
+  std::uint8_t every[256];
+  for (std::size_t i = 0; i < geo.regions.size() && i < 256; ++i) every[i] = static_cast<std::uint8_t>(i);
+  if (down({every, std::min<std::size_t>(geo.regions.size(), 256)})) return true;
+  if (!geo.default_list.empty() && down(geo.default_list)) return true;
+  for (const auto* rules : {&geo.cidr, &geo.country, &geo.continent})
+    for (const zones::GeoOverride& rule : *rules)
+      if (down(rule.regions)) return true;
+  return false;
 }
 
 }  // namespace steerdns::server

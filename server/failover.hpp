@@ -80,4 +80,9 @@ struct Choice {
 Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const health::Table& table,
                      std::span<const geoip::RegionIndex> list, Ask ask) noexcept;
 
+// Whether some clients of GEO are answered by its all-down policy now: no
+// region serves on one of its preference lists (the list of every region,
+// its default list, or a cidr, country or continent list), for A or AAAA.
+bool all_down_now(const zones::GeoName& geo, const GeoHealth& health, const health::Table& table) noexcept;
+
 }  // namespace steerdns::server

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "server/admin.hpp"
+#include "server/region_log.hpp"
 #include "server/reload.hpp"
 #include "server/socket.hpp"
 #include "server/worker.hpp"
@@ -26,13 +27,26 @@ struct Runtime::Impl {
         dnstap(config.dnstap.socket.empty() ? nullptr
                                             : std::make_unique<Dnstap>(config.dnstap, config.workers)),
         shared{config, publication, prober.table(), metrics, limiter.get(), dnstap.get(), {}},
-        reloader(config, publication, prober, metrics, [this] { retired_worlds = 1; }) {
+        reloader(config, publication, prober, metrics, [this] {
+          retired_worlds = 1;
+          observe_health();
+        }) {
     if (config.admin.enabled)
       admin = std::make_unique<Admin>(
           AdminContext{config, publication, prober, metrics, [this] { return reloader.request(); }});
     metrics.dnstap = dnstap.get();
   }
-  ~Impl() { metrics.dnstap = nullptr; }
+  ~Impl() {
+    prober.on_publish({});
+    metrics.dnstap = nullptr;
+  }
+
+  // The region log, on the world and health table as they are now.
+  void observe_health() {
+    const auto world = publication.load();
+    const auto table = prober.table().load();
+    region_log.observe(*world, *table);
+  }
 
   Config config;
   health::Prober& prober;
@@ -44,6 +58,7 @@ struct Runtime::Impl {
   Reloader reloader;
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<Admin> admin;
+  RegionLog region_log;
   uv_loop_t main_loop;
   uv_signal_t sighup, sigterm, sigint;
   uv_timer_t collect_timer;  // frees retired worlds once no worker holds them
@@ -135,6 +150,9 @@ int Runtime::run() {
     spdlog::info("serving {} zones, {} records on {} with {} workers", world->zones.zones().size(), records,
                  addresses, m.workers.size());
     if (m.admin) m.admin->start();
+    // What is down at start, then every change.
+    m.observe_health();
+    m.prober.on_publish([&m] { m.observe_health(); });
     // The first probe round finished before the world was built: tell systemd
     // (Type=notify) we are ready only now.
     sd_notify(0, fmt::format("READY=1\nSTATUS=serving {} zones, {} records", world->zones.zones().size(),

@@ -196,7 +196,8 @@ TEST_CASE("state file: regions and VIPs up or down; a bad entry is named and kee
   CHECK(health::read_state_file(bad_vip).problems.at(0).find("not an IPv4 or IPv6") != std::string::npos);
   // A file that is not a state file at all still throws, with its line.
   const auto not_map = dir.write("not_map.yaml", "regions: [paris]\n");
-  CHECK_THROWS_WITH_AS(health::read_state_file(not_map), doctest::Contains("not_map.yaml:1"), common::LoadError);
+  CHECK_THROWS_WITH_AS(health::read_state_file(not_map), doctest::Contains("not_map.yaml:1"),
+                       common::LoadError);
   const auto broken = dir.write("broken.yaml", "regions: {paris: down\n");
   CHECK_THROWS_AS(health::read_state_file(broken), common::LoadError);
 }

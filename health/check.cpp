@@ -44,15 +44,6 @@ namespace {
 // Only for http and https.
 constexpr std::string_view kHttpOnly[] = {"path", "service", "headers", "expect", "body", "jfrog"};
 
-std::string_view type_name(CheckType t) {
-  switch (t) {
-    case CheckType::http: return "http";
-    case CheckType::https: return "https";
-    case CheckType::tcp: return "tcp";
-  }
-  return "?";
-}
-
 bool valid_hostname(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   for (char c : s)
@@ -210,7 +201,7 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
 }
 
 std::string Check::key() const {
-  std::string k(type_name(type));
+  std::string k(check_type_name(type));
   auto add = [&k](std::string_view s) {
     k += '\x1f';
     k += s;
@@ -237,7 +228,16 @@ std::string Check::describe(std::string_view vip) const {
   const bool v6 = vip.find(':') != std::string_view::npos;
   const std::string host = !service.empty() ? service : v6 ? "[" + std::string(vip) + "]" : std::string(vip);
   if (type == CheckType::tcp) return "tcp:" + host + ":" + std::to_string(port);
-  return std::string(type_name(type)) + "://" + host + ":" + std::to_string(port) + path;
+  return std::string(check_type_name(type)) + "://" + host + ":" + std::to_string(port) + path;
+}
+
+std::string_view check_type_name(CheckType t) noexcept {
+  switch (t) {
+    case CheckType::http: return "http";
+    case CheckType::https: return "https";
+    case CheckType::tcp: return "tcp";
+  }
+  return "?";
 }
 
 std::string_view reason_name(Reason r) noexcept {

@@ -22,6 +22,9 @@ namespace steerdns::health {
 using Duration = std::chrono::milliseconds;
 
 enum class CheckType : std::uint8_t { http, https, tcp };
+// "http", "https", "tcp": the config's `type`, and the `check` and `type`
+// labels of the metrics.
+std::string_view check_type_name(CheckType t) noexcept;
 
 // How one VIP is probed. Two checks with the same key() on the same VIP are
 // one probe, shared by every geo name that uses it.

@@ -242,6 +242,7 @@ void Prober::Impl::finish(Probe& p, const Result& r) {
   const bool was_up = e.tracker.up();
   if (registry.record(p.slot, r, now)) {
     dirty = true;
+    if (was_known) ++transitions[{e.vip, e.check->type}][e.tracker.up() ? 0 : 1];
     log_change(e, was_known, was_up, r);
   }
   if (p.first_pending) {

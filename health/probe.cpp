@@ -222,7 +222,7 @@ Result Prober::Impl::outcome(Probe& p, CURLcode code) {
     case CURLE_SSL_ISSUER_ERROR: return {false, Reason::tls_verification, detail};
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER: return {false, Reason::tls, detail};
+    case CURLE_SSL_CIPHER: return {false, Reason::tls_handshake, detail};
     case CURLE_WRITE_ERROR:
       if (p.oversize) return {false, Reason::protocol, "headers larger than 16 KiB"};
       return {false, Reason::protocol, detail};
@@ -244,6 +244,7 @@ void Prober::Impl::finish(Probe& p, const Result& r) {
   const Reason was_reason = e.tracker.reason();
   if (registry.record(p.slot, r, now)) {
     dirty = true;
+    if (was_known) ++transitions[{e.vip, e.check->type}][e.tracker.up() ? 0 : 1];
     log_change(e, was_known, was_up, r);
   } else if (was_known && !was_up && !r.ok && r.reason != was_reason) {
     // Still down, for another reason now (a timeout became a refusal: the

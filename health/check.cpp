@@ -44,15 +44,6 @@ namespace {
 // Only for http and https.
 constexpr std::string_view kHttpOnly[] = {"path", "service", "headers", "expect", "body", "jfrog"};
 
-std::string_view type_name(CheckType t) {
-  switch (t) {
-    case CheckType::http: return "http";
-    case CheckType::https: return "https";
-    case CheckType::tcp: return "tcp";
-  }
-  return "?";
-}
-
 bool valid_hostname(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   for (char c : s)
@@ -197,7 +188,7 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
     c.ca = common::path_beside(doc, c.ca);  // relative to the zone file's folder
     if (!named || std::filesystem::is_directory(c.ca) || !std::ifstream(c.ca))
       fail_at(doc, *n, "check: cannot read the CA bundle '" + c.ca + "'");
-    // Every probe would fail "TLS verification" with a bundle of no
+    // Every probe would fail tls_verification with a bundle of no
     // certificate (and serve-nearest would hide it): refuse it here.
     const int certificates = pem_certificates(c.ca);
     if (certificates <= 0)
@@ -210,7 +201,7 @@ std::optional<Check> read_check(const YamlDoc& doc, std::span<const common::Yaml
 }
 
 std::string Check::key() const {
-  std::string k(type_name(type));
+  std::string k(check_type_name(type));
   auto add = [&k](std::string_view s) {
     k += '\x1f';
     k += s;
@@ -237,7 +228,16 @@ std::string Check::describe(std::string_view vip) const {
   const bool v6 = vip.find(':') != std::string_view::npos;
   const std::string host = !service.empty() ? service : v6 ? "[" + std::string(vip) + "]" : std::string(vip);
   if (type == CheckType::tcp) return "tcp:" + host + ":" + std::to_string(port);
-  return std::string(type_name(type)) + "://" + host + ":" + std::to_string(port) + path;
+  return std::string(check_type_name(type)) + "://" + host + ":" + std::to_string(port) + path;
+}
+
+std::string_view check_type_name(CheckType t) noexcept {
+  switch (t) {
+    case CheckType::http: return "http";
+    case CheckType::https: return "https";
+    case CheckType::tcp: return "tcp";
+  }
+  return "?";
 }
 
 std::string_view reason_name(Reason r) noexcept {
@@ -246,12 +246,12 @@ std::string_view reason_name(Reason r) noexcept {
     case Reason::refused: return "refused";
     case Reason::connect: return "connect";
     case Reason::timeout: return "timeout";
-    case Reason::tls_verification: return "TLS verification";
-    case Reason::tls: return "TLS handshake";
+    case Reason::tls_verification: return "tls_verification";
+    case Reason::tls_handshake: return "tls_handshake";
     case Reason::protocol: return "protocol";
     case Reason::status: return "status";
-    case Reason::body: return "body mismatch";
-    case Reason::jfrog: return "JFrog";
+    case Reason::body_mismatch: return "body_mismatch";
+    case Reason::jfrog: return "jfrog";
   }
   return "?";
 }
@@ -292,9 +292,9 @@ std::optional<std::string> jfrog_unhealthy(std::string_view body) {
 Result judge_http(const Check& check, long status, std::string_view body, bool body_complete) {
   if (!status_expected(check, status)) return {false, Reason::status, "status " + std::to_string(status)};
   if (!check.reads_body()) return {true, Reason::none, {}};
-  if (!body_complete) return {false, Reason::body, "body larger than 16 KiB"};
+  if (!body_complete) return {false, Reason::body_mismatch, "body larger than 16 KiB"};
   if (!check.body.empty() && body.find(check.body) == std::string_view::npos)
-    return {false, Reason::body, "body mismatch: no \"" + check.body + "\""};
+    return {false, Reason::body_mismatch, "body mismatch: no \"" + check.body + "\""};
   if (check.jfrog)
     if (auto why = jfrog_unhealthy(body)) return {false, Reason::jfrog, "JFrog: " + *why};
   return {true, Reason::none, {}};

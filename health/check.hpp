@@ -22,6 +22,9 @@ namespace steerdns::health {
 using Duration = std::chrono::milliseconds;
 
 enum class CheckType : std::uint8_t { http, https, tcp };
+// "http", "https", "tcp": the config's `type`, and the `check` and `type`
+// labels of the metrics.
+std::string_view check_type_name(CheckType t) noexcept;
 
 // How one VIP is probed. Two checks with the same key() on the same VIP are
 // one probe, shared by every geo name that uses it.
@@ -64,17 +67,18 @@ inline constexpr std::size_t kMaxBody = 16 * 1024;
 // from DOC's file. Throws common::LoadError on unknown keys or bad values.
 std::optional<Check> read_check(const common::YamlDoc& doc, std::span<const common::Yaml> layers);
 
-// Why a probe failed. The names are stable: logs and metrics use them.
+// Why a probe failed. The names (reason_name) are stable and snake_case:
+// the metrics' reason label, /status, explain and the logs use them.
 enum class Reason : std::uint8_t {
   none,
   refused,           // connection refused
   connect,           // other connect failure (unreachable, reset)
   timeout,           // no complete answer within the timeout
   tls_verification,  // certificate chain or name did not verify
-  tls,               // other TLS handshake failure
+  tls_handshake,     // other TLS handshake failure
   protocol,          // not HTTP, empty reply, receive error
   status,            // status not expected
-  body,              // body lacks the substring, or is too large to judge
+  body_mismatch,     // body lacks the substring, or is too large to judge
   jfrog,             // JFrog health document not all HEALTHY
 };
 inline constexpr std::size_t kReasonCount = static_cast<std::size_t>(Reason::jfrog) + 1;

@@ -221,7 +221,7 @@ Result Prober::Impl::outcome(Probe& p, CURLcode code) {
     case CURLE_SSL_ISSUER_ERROR: return {false, Reason::tls_verification, detail};
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER: return {false, Reason::tls, detail};
+    case CURLE_SSL_CIPHER: return {false, Reason::tls_handshake, detail};
     case CURLE_WRITE_ERROR:
       if (p.oversize) return {false, Reason::protocol, "headers larger than 16 KiB"};
       return {false, Reason::protocol, detail};
@@ -242,6 +242,7 @@ void Prober::Impl::finish(Probe& p, const Result& r) {
   const bool was_up = e.tracker.up();
   if (registry.record(p.slot, r, now)) {
     dirty = true;
+    if (was_known) ++transitions[{e.vip, e.check->type}][e.tracker.up() ? 0 : 1];
     log_change(e, was_known, was_up, r);
   }
   if (p.first_pending) {

@@ -63,6 +63,9 @@ Status Prober::Impl::make_status() const {
       v.since = wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(steady_now -
                                                                                            e.tracker.since());
     if (auto it = out.overrides.vips.find(e.vip); it != out.overrides.vips.end()) v.overridden = it->second;
+    if (e.check)
+      if (auto it = transitions.find({e.vip, e.check->type}); it != transitions.end())
+        v.transitions = it->second;
   }
   return out;
 }

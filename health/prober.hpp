@@ -13,10 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <optional>
 
 #include "common/publication.hpp"
 #include "health/registry.hpp"
@@ -49,6 +48,10 @@ struct VipStatus {
   std::string detail;
   std::chrono::system_clock::time_point since{};  // last change; epoch when never probed
   Override overridden = Override::none;
+  // Probed changes of state (rise/fall applied; not the first result, nor
+  // overrides) of every check of this type on this VIP since the prober
+  // started, whatever slots they had: [0] to up, [1] to down.
+  std::array<std::uint64_t, 2> transitions{};
 };
 
 struct Status {

@@ -12,6 +12,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
@@ -70,6 +71,10 @@ struct Prober::Impl {
   std::deque<Probe*> waiting;
   std::mt19937 random{std::random_device{}()};
   bool dirty = false;
+  // VipStatus::transitions, by (VIP, check type): kept while the prober
+  // lives, so a counter never goes back when a reload gives a check a new
+  // slot (a changed interval, say).
+  std::map<std::pair<std::string, CheckType>, std::array<std::uint64_t, 2>> transitions;
 
   // Work for the prober thread, posted by the main thread.
   std::mutex mutex;

@@ -94,7 +94,8 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
       const RegionState st = region_state(world, table, *g, r);
       json vips = json::array();
       const RegionHealth& h = world.geo_health[g->id].regions[r];
-      auto add = [&](const std::vector<zones::GeoVip>& list, const std::vector<std::uint32_t>* slots) {
+      auto add = [&](const std::vector<zones::GeoVip>& list, const std::vector<std::uint32_t>* slots,
+                     Family family) {
         for (std::size_t i = 0; i < list.size(); ++i) {
           json v;
           v["address"] = list[i].address;
@@ -108,7 +109,7 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           const health::VipStatus& s = status.vips[slot];
           v["address"] = s.vip;
           v["state"] = !s.check ? "unchecked" : !s.known ? "unknown" : s.up ? "up" : "down";
-          v["served"] = table.serves(slot);
+          v["served"] = vip_served(st, family, table, slot);
           v["override"] = override_json(s.overridden);
           v["check"] = s.check ? json(s.check->describe(s.vip)) : json(nullptr);
           v["reason"] = s.reason == health::Reason::none ? json(nullptr)
@@ -118,8 +119,8 @@ std::string status_json(const World& world, std::uint64_t generation, const heal
           vips.push_back(v);
         }
       };
-      add(region.a_vips, &h.a);
-      add(region.aaaa_vips, &h.aaaa);
+      add(region.a_vips, &h.a, Family::a);
+      add(region.aaaa_vips, &h.aaaa, Family::aaaa);
       regions.push_back({{"name", region.name},
                          {"state", st.up() ? "up" : "down"},
                          {"served", {{"A", st.serves(Family::a)}, {"AAAA", st.serves(Family::aaaa)}}},

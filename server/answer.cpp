@@ -162,9 +162,7 @@ class Responder {
     const std::size_t record = rrset.count == 0 ? 0 : rrset.wire.size() / rrset.count;
     std::uint16_t written = 0;
     for (std::uint16_t i = 0; i < rrset.count; ++i, p += record) {
-      const bool admitted = rule == VipRule::served ? health_.serves(slots[i])
-                                                    : !health_.overridden_down(slots[i]);
-      if (!admitted) continue;
+      if (!admits(rule, health_, slots[i])) continue;
       if (!put_record(w_, owner, p, record, ttl)) {
         truncate();
         return;

@@ -375,6 +375,7 @@ Config load_config(const std::string& path) {
     if (geoip["database"]) {
       const std::string file = common::read_string(doc, geoip["database"], "database");
       config.geoip_database = common::path_beside(doc, file);
+      config.geoip_builtin = false;
       std::error_code ec;
       if (!fs::is_regular_file(config.geoip_database, ec))
         fail_at(doc, geoip["database"], "database: '" + config.geoip_database + "' is not a file");

@@ -82,6 +82,7 @@ struct Config {
   std::string version;
   std::vector<std::string> zone_files;  // resolved against the config's folder
   std::string geoip_database;           // resolved; the built-in database when not configured
+  bool geoip_builtin = true;            // geoip.database is not configured
   std::string state_file;               // resolved; empty: no operator overrides
   AdminConfig admin;
   // Started as root (to bind port 53): switch to this user after binding.

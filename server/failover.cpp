@@ -61,6 +61,22 @@ RegionState region_state(const World& world, const health::Table& table, const z
   return region_state(geo.regions[region], world.geo_health[geo.id].regions[region], table);
 }
 
+VipRule vip_rule(const RegionState& st, Family f) noexcept {
+  // Overridden up with no VIP of the family served: all but those overridden down.
+  const std::size_t i = index_of(f);
+  if (st.overridden == health::Override::up && st.served[i] == 0 && st.vips[i] > 0)
+    return VipRule::not_overridden_down;
+  return VipRule::served;
+}
+
+bool admits(VipRule rule, const health::Table& table, std::uint32_t slot) noexcept {
+  return rule == VipRule::served ? table.serves(slot) : !table.overridden_down(slot);
+}
+
+bool vip_served(const RegionState& st, Family f, const health::Table& table, std::uint32_t slot) noexcept {
+  return st.overridden != health::Override::down && admits(vip_rule(st, f), table, slot);
+}
+
 Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const health::Table& table,
                      std::span<const geoip::RegionIndex> list, Ask ask) noexcept {
   Choice c;
@@ -72,9 +88,7 @@ Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const h
     c.region = list[i];
     c.family = f;
     c.degraded = i > 0 || st.total_served() < st.total_vips();
-    // Overridden up with no VIP of the family served: all but those overridden down.
-    const std::size_t fi = index_of(f);
-    c.vips = st.served[fi] > 0 || st.vips[fi] == 0 ? VipRule::served : VipRule::not_overridden_down;
+    c.vips = vip_rule(st, f);
     return c;
   }
 
@@ -103,6 +117,24 @@ Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const h
     case zones::AllDown::servfail: c.servfail = true; return c;
   }
   return c;
+}
+
+bool all_down_now(const World& world, const health::Table& table, const zones::GeoName& geo) noexcept {
+  if (geo.id >= world.geo_policies.size() || geo.id >= world.geo_health.size()) return false;
+  const geoip::Policy& policy = world.geo_policies[geo.id];
+  const GeoHealth& health = world.geo_health[geo.id];
+  auto all_down = [&](const geoip::PreferenceList& list) {
+    for (Ask ask : {Ask::a, Ask::aaaa, Ask::any})
+      if (choose_region(geo, health, table, list, ask).all_down) return true;
+    return false;
+  };
+  if (all_down(policy.default_list)) return true;
+  for (const auto& [network, list] : policy.cidr)
+    if (all_down(list)) return true;
+  for (const auto* rules : {&policy.country, &policy.continent})
+    for (const auto& [code, list] : *rules)
+      if (all_down(list)) return true;
+  return false;
 }
 
 }  // namespace steerdns::server

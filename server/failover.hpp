@@ -59,6 +59,18 @@ enum class VipRule : std::uint8_t {
   not_overridden_down,  // every VIP but those overridden down (overridden up with none up; all-down answers)
 };
 
+// The rule for the VIPs of family F when a region in state ST answers:
+// served, or not_overridden_down for a region overridden up with no VIP of F
+// served. choose_region puts it in Choice::vips.
+VipRule vip_rule(const RegionState& st, Family f) noexcept;
+// RULE admits VIP SLOT into an answer.
+bool admits(VipRule rule, const health::Table& table, std::uint32_t slot) noexcept;
+// VIP SLOT, of family F in a region in state ST, is in that region's answers
+// now, when the region answers (the all-down policy aside): the region is not
+// overridden down and vip_rule admits the VIP. What /status (a VIP's
+// `served`) and steerdns_vip_served report.
+bool vip_served(const RegionState& st, Family f, const health::Table& table, std::uint32_t slot) noexcept;
+
 struct Choice {
   static constexpr std::uint8_t kNoRegion = UINT8_MAX;
   // Index into GeoName::regions; kNoRegion: a negative answer (NODATA) or
@@ -79,5 +91,12 @@ struct Choice {
 // fallback: its region unless that is overridden down; nodata; servfail).
 Choice choose_region(const zones::GeoName& geo, const GeoHealth& health, const health::Table& table,
                      std::span<const geoip::RegionIndex> list, Ask ask) noexcept;
+
+// Some preference list of GEO (its default list, or a list of one of its
+// cidr, country or continent rules; the distance orders hold every region,
+// as the default list does) has no region that serves A, AAAA or ANY now:
+// choose_region answers those clients by the all-down policy. What
+// steerdns_all_down reports.
+bool all_down_now(const World& world, const health::Table& table, const zones::GeoName& geo) noexcept;
 
 }  // namespace steerdns::server

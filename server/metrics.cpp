@@ -3,11 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cstdio>
 
 #include "server/dnstap.hpp"
-#include "server/failover.hpp"
+#include "server/process.hpp"
+#include "server/prometheus.hpp"
 #include "server/text.hpp"
 #include "zones/name.hpp"
 
@@ -61,73 +61,6 @@ const char* rcode_label(std::size_t bucket) {
                                                    "NOTIMP",    "REFUSED", "NOTAUTH",  "BADVERS",
                                                    "BADCOOKIE", "other",   "dropped"};
   return names[bucket];
-}
-
-// Prometheus text format: label values escape backslash, quote and newline.
-std::string escape(std::string_view value) {
-  std::string out;
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
-  }
-  return out;
-}
-
-// The shortest text that reads back as V.
-std::string number(double v) {
-  char buf[32];
-  const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, ec == std::errc() ? end : buf);
-}
-
-class Writer {
- public:
-  void family(const char* name, const char* type, const char* help) {
-    out_ += "# HELP ";
-    out_ += name;
-    out_ += ' ';
-    out_ += help;
-    out_ += "\n# TYPE ";
-    out_ += name;
-    out_ += ' ';
-    out_ += type;
-    out_ += '\n';
-  }
-  // LABELS: name, value pairs.
-  void sample(std::string_view name, std::initializer_list<std::pair<const char*, std::string_view>> labels,
-              const std::string& value) {
-    out_ += name;
-    if (labels.size() > 0) {
-      out_ += '{';
-      bool first = true;
-      for (const auto& [label, v] : labels) {
-        if (!first) out_ += ',';
-        first = false;
-        out_ += label;
-        out_ += "=\"";
-        out_ += escape(v);
-        out_ += '"';
-      }
-      out_ += '}';
-    }
-    out_ += ' ';
-    out_ += value;
-    out_ += '\n';
-  }
-  void sample(std::string_view name, std::initializer_list<std::pair<const char*, std::string_view>> labels,
-              std::uint64_t value) {
-    sample(name, labels, std::to_string(value));
-  }
-  std::string take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-const char* check_type_name(health::CheckType t) {
-  return t == health::CheckType::https ? "https" : t == health::CheckType::http ? "http" : "tcp";
 }
 
 }  // namespace
@@ -206,10 +139,87 @@ void Metrics::assign(World& world) {
   }
 }
 
+namespace {
+
+// The geo names' answer counters: answers by region, degraded, all-down.
+void render_geo_counters(prometheus::Text& w, const Metrics& m, const World& world) {
+  const auto& names = world.zones.geo_names();
+  std::vector<std::string> owners;
+  for (const zones::GeoName* g : names) owners.push_back(zones::name_to_text(g->owner));
+  const bool counted = world.geo_counters.size() == names.size();
+  w.family("steerdns_geo_answers_total", "counter",
+           "Answers of each geo name by the region answered (\"none\": NODATA or SERVFAIL by policy).");
+  for (std::size_t i = 0; counted && i < names.size(); ++i) {
+    const GeoCounterSlots& s = world.geo_counters[i];
+    for (std::size_t r = 0; r < names[i]->regions.size(); ++r)
+      w.sample("steerdns_geo_answers_total", {{"name", owners[i]}, {"region", names[i]->regions[r].name}},
+               m.geo.total(s.regions[r]));
+    w.sample("steerdns_geo_answers_total", {{"name", owners[i]}, {"region", "none"}}, m.geo.total(s.none));
+  }
+  w.family("steerdns_geo_degraded_answers_total", "counter",
+           "Geo answers not from the client's first region with every VIP up (they carry the degraded TTL).");
+  for (std::size_t i = 0; counted && i < names.size(); ++i)
+    w.sample("steerdns_geo_degraded_answers_total", {{"name", owners[i]}},
+             m.geo.total(world.geo_counters[i].degraded));
+  w.family("steerdns_all_down_total", "counter",
+           "Answers given by the all-down policy: no region on the client's list was served.");
+  for (std::size_t i = 0; counted && i < names.size(); ++i)
+    w.sample("steerdns_all_down_total", {{"name", owners[i]}, {"policy", all_down_name(names[i]->all_down)}},
+             m.geo.total(world.geo_counters[i].all_down));
+}
+
+void render_queries(prometheus::Text& w, const Metrics& m) {
+  w.family("steerdns_queries_total", "counter",
+           "Queries answered, by transport, query type and response code (rcode \"dropped\": no answer "
+           "sent). Cells never counted are left out, but qtype A and AAAA with rcode NOERROR are always "
+           "there, from 0, for each transport.");
+  static const std::size_t kAlways[] = {qtype_bucket(1), qtype_bucket(28)};  // A, AAAA
+  for (int t = 0; t < 2; ++t)
+    for (std::size_t q = 0; q < kQtypeBuckets; ++q)
+      for (std::size_t r = 0; r < kRcodeBuckets; ++r) {
+        std::uint64_t n = 0;
+        for (const auto& worker : m.workers) n += worker->queries[t][q][r].load(std::memory_order_relaxed);
+        const bool always = r == rcode::NOERROR && (q == kAlways[0] || q == kAlways[1]);
+        if (n == 0 && !always) continue;
+        const std::string qtype = qtype_label(q);
+        w.sample("steerdns_queries_total",
+                 {{"transport", t ? "tcp" : "udp"}, {"qtype", qtype}, {"rcode", rcode_label(r)}}, n);
+      }
+}
+
+void render_answer_durations(prometheus::Text& w, const Metrics& m) {
+  w.family("steerdns_answer_duration_seconds", "histogram",
+           "Time from a query's receipt in userspace to its answer handed to the kernel, by transport. "
+           "udp: per receive batch (up to 64 queries), from recvmmsg returning to sendmmsg returning; each "
+           "answer of the batch observes that batch's duration. tcp: per message, from the read that "
+           "completed it to uv_write returning. Answers not sent are not observed.");
+  static constexpr auto kBounds = [] {
+    std::array<double, kAnswerBucketsNs.size()> b{};
+    for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<double>(kAnswerBucketsNs[i]) / 1e9;
+    return b;
+  }();
+  for (int t = 0; t < 2; ++t) {
+    std::array<std::uint64_t, kAnswerBucketsNs.size() + 1> counts{};
+    std::uint64_t sum_ns = 0;
+    for (const auto& worker : m.workers) {
+      const AnswerDurations& d = worker->answer_duration[t];
+      for (std::size_t b = 0; b < counts.size(); ++b)
+        counts[b] += d.counts[b].load(std::memory_order_relaxed);
+      sum_ns += d.sum_ns.load(std::memory_order_relaxed);
+    }
+    w.histogram("steerdns_answer_duration_seconds", {"transport", t ? "tcp" : "udp"}, kBounds, counts,
+                static_cast<double>(sum_ns) / 1e9);
+  }
+}
+
+}  // namespace
+
 std::string render_metrics(const Metrics& m, const World& world, std::uint64_t generation,
                            const health::Table& table, const health::Status& status,
                            const health::ProbeStats& probes) {
-  Writer w;
+  using prometheus::number;
+  prometheus::Text w;
+  render_process(w);
   w.family("steerdns_build_info", "gauge",
            "The running build: version and compiler, and the identity this instance answers with.");
   w.sample("steerdns_build_info",
@@ -217,19 +227,8 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
   w.family("steerdns_start_time_seconds", "gauge", "When the server started, in seconds since the epoch.");
   w.sample("steerdns_start_time_seconds", {}, number(m.start_time));
 
-  w.family(
-      "steerdns_queries_total", "counter",
-      "Queries answered, by transport, query type and response code (rcode \"dropped\": no answer sent).");
-  for (int t = 0; t < 2; ++t)
-    for (std::size_t q = 0; q < kQtypeBuckets; ++q)
-      for (std::size_t r = 0; r < kRcodeBuckets; ++r) {
-        std::uint64_t n = 0;
-        for (const auto& worker : m.workers) n += worker->queries[t][q][r].load(std::memory_order_relaxed);
-        if (n == 0) continue;
-        const std::string qtype = qtype_label(q);
-        w.sample("steerdns_queries_total",
-                 {{"transport", t ? "tcp" : "udp"}, {"qtype", qtype}, {"rcode", rcode_label(r)}}, n);
-      }
+  render_queries(w, m);
+  render_answer_durations(w, m);
   auto sum = [&](auto field) {
     std::uint64_t n = 0;
     for (const auto& worker : m.workers) n += (worker.get()->*field).load(std::memory_order_relaxed);
@@ -287,93 +286,19 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
     w.sample("steerdns_dnstap_frames_total", {{"result", "dropped"}}, m.dnstap->dropped());
   }
   w.family("steerdns_tcp_connections", "gauge", "TCP connections open now.");
-  w.sample("steerdns_tcp_connections", {}, m.tcp_connections.load(std::memory_order_relaxed));
+  w.sample("steerdns_tcp_connections", {}, std::uint64_t{m.tcp_connections.load(std::memory_order_relaxed)});
 
-  const auto& names = world.zones.geo_names();
-  std::vector<std::string> owners;
-  for (const zones::GeoName* g : names) owners.push_back(zones::name_to_text(g->owner));
-  const bool counted = world.geo_counters.size() == names.size();
-  w.family("steerdns_geo_answers_total", "counter",
-           "Answers of each geo name by the region answered (\"none\": NODATA or SERVFAIL by policy).");
-  for (std::size_t i = 0; counted && i < names.size(); ++i) {
-    const GeoCounterSlots& s = world.geo_counters[i];
-    for (std::size_t r = 0; r < names[i]->regions.size(); ++r)
-      w.sample("steerdns_geo_answers_total", {{"name", owners[i]}, {"region", names[i]->regions[r].name}},
-               m.geo.total(s.regions[r]));
-    w.sample("steerdns_geo_answers_total", {{"name", owners[i]}, {"region", "none"}}, m.geo.total(s.none));
-  }
-  w.family("steerdns_geo_degraded_answers_total", "counter",
-           "Geo answers not from the client's first region with every VIP up (they carry the degraded TTL).");
-  for (std::size_t i = 0; counted && i < names.size(); ++i)
-    w.sample("steerdns_geo_degraded_answers_total", {{"name", owners[i]}},
-             m.geo.total(world.geo_counters[i].degraded));
-  w.family("steerdns_all_down_total", "counter",
-           "Answers given by the all-down policy: no region on the client's list was up.");
-  for (std::size_t i = 0; counted && i < names.size(); ++i)
-    w.sample("steerdns_all_down_total", {{"name", owners[i]}, {"policy", all_down_name(names[i]->all_down)}},
-             m.geo.total(world.geo_counters[i].all_down));
+  render_geo_counters(w, m, world);
+  render_health(w, world, table, status, probes);
 
-  w.family(
-      "steerdns_region_up", "gauge",
-      "1 when a region is served (forced up, or at least its threshold of VIPs up and not forced down).");
-  for (std::size_t i = 0; i < names.size(); ++i)
-    for (std::size_t r = 0; r < names[i]->regions.size(); ++r)
-      w.sample("steerdns_region_up", {{"name", owners[i]}, {"region", names[i]->regions[r].name}},
-               region_state(world, table, *names[i], r).up() ? "1" : "0");
-
-  w.family("steerdns_vip_up", "gauge",
-           "1 when the VIP's check passes (rise/fall applied; a VIP without a check counts as up); overrides "
-           "aside.");
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i >= world.geo_health.size()) break;
-    for (std::size_t r = 0; r < names[i]->regions.size(); ++r) {
-      const zones::GeoRegion& region = names[i]->regions[r];
-      const RegionHealth& h = world.geo_health[i].regions[r];
-      auto emit = [&](const std::vector<zones::GeoVip>& vips, const std::vector<std::uint32_t>& slots) {
-        for (std::size_t v = 0; v < vips.size() && v < slots.size(); ++v) {
-          const std::uint32_t slot = slots[v];
-          if (slot >= status.vips.size() || !status.vips[slot].in_use) continue;
-          const health::VipStatus& s = status.vips[slot];
-          const std::string check = s.check ? s.check->describe(s.vip) : "none";
-          w.sample("steerdns_vip_up",
-                   {{"name", owners[i]}, {"region", region.name}, {"vip", s.vip}, {"check", check}},
-                   s.up ? "1" : "0");
-        }
-      };
-      emit(region.a_vips, h.a);
-      emit(region.aaaa_vips, h.aaaa);
-    }
-  }
-  w.family("steerdns_override", "gauge",
-           "Regions and VIPs an operator forced up or down (the state file or the admin API).");
-  for (const auto& [name, overridden] : status.overrides.regions)
-    w.sample("steerdns_override",
-             {{"kind", "region"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
-  for (const auto& [name, overridden] : status.overrides.vips)
-    w.sample("steerdns_override",
-             {{"kind", "vip"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
-
-  w.family("steerdns_probe_duration_seconds", "histogram", "Duration of health probes, by check type.");
-  for (std::size_t t = 0; t < probes.duration.size(); ++t) {
-    const auto& h = probes.duration[t];
-    const char* type = check_type_name(static_cast<health::CheckType>(t));
-    std::uint64_t cumulative = 0;
-    for (std::size_t b = 0; b <= health::ProbeStats::kBuckets.size(); ++b) {
-      cumulative += h.counts[b].load(std::memory_order_relaxed);
-      const std::string le = b < health::ProbeStats::kBuckets.size() ? number(health::ProbeStats::kBuckets[b])
-                                                                     : "+Inf";
-      w.sample("steerdns_probe_duration_seconds_bucket", {{"type", type}, {"le", le}}, cumulative);
-    }
-    w.sample("steerdns_probe_duration_seconds_sum", {{"type", type}},
-             number(static_cast<double>(h.sum_us.load(std::memory_order_relaxed)) / 1e6));
-    w.sample("steerdns_probe_duration_seconds_count", {{"type", type}},
-             h.count.load(std::memory_order_relaxed));
-  }
-  w.family("steerdns_probe_failures_total", "counter", "Failed health probes, by reason.");
-  for (std::size_t r = 1; r < health::kReasonCount; ++r)
-    w.sample("steerdns_probe_failures_total",
-             {{"reason", health::reason_name(static_cast<health::Reason>(r))}},
-             probes.failures[r].load(std::memory_order_relaxed));
+  w.family("steerdns_geoip_build_timestamp_seconds", "gauge",
+           "When the GeoIP database the geo names use was built (its metadata's build_epoch), in seconds "
+           "since the epoch; source: builtin (the database shipped with steerdns) or file (geoip.database). "
+           "No sample without geo names (no database is loaded).");
+  if (world.geo_database)
+    w.sample("steerdns_geoip_build_timestamp_seconds",
+             {{"source", world.geo_database_builtin ? "builtin" : "file"}},
+             world.geo_database->build_epoch());
 
   const ReloadStats& rs = m.reloads;
   w.family("steerdns_reloads_total", "counter", "Reloads (SIGHUP or POST /v1/reload), by result.");
@@ -390,9 +315,9 @@ std::string render_metrics(const Metrics& m, const World& world, std::uint64_t g
            "Worlds published since start (1: the first; each successful reload adds one).");
   w.sample("steerdns_world_generation", {}, generation + 1);
   w.family("steerdns_zones", "gauge", "Zones served.");
-  w.sample("steerdns_zones", {}, world.zones.zones().size());
+  w.sample("steerdns_zones", {}, std::uint64_t{world.zones.zones().size()});
   w.family("steerdns_records", "gauge", "Records served.");
-  w.sample("steerdns_records", {}, world.zones.record_count());
+  w.sample("steerdns_records", {}, std::uint64_t{world.zones.record_count()});
   return w.take();
 }
 

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,34 @@ inline constexpr std::size_t kQtypeBuckets = kCountedQtypes.size() + 2;  // + ot
 // answer sent).
 inline constexpr std::size_t kRcodeBuckets = 11;
 
+// Upper bounds of steerdns_answer_duration_seconds, in nanoseconds: 10 µs
+// to 50 ms.
+inline constexpr std::array<std::uint64_t, 11> kAnswerBucketsNs{10'000,    25'000,     50'000,    100'000,
+                                                                250'000,   500'000,    1'000'000, 2'500'000,
+                                                                5'000'000, 10'000'000, 50'000'000};
+
+// CLOCK_MONOTONIC in nanoseconds (the vDSO: no system call).
+inline std::uint64_t monotonic_ns() noexcept {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+// One worker's steerdns_answer_duration_seconds histogram of one transport.
+struct AnswerDurations {
+  std::array<std::atomic<std::uint64_t>, kAnswerBucketsNs.size() + 1> counts{};  // per bucket, +Inf last
+  std::atomic<std::uint64_t> sum_ns{0};
+
+  // N answers that took NS each (a UDP batch: each of its answers). The
+  // worker's own: a scan of 11 bounds and two bumps.
+  void observe(std::uint64_t ns, std::uint64_t n = 1) noexcept {
+    std::size_t b = 0;
+    while (b < kAnswerBucketsNs.size() && ns > kAnswerBucketsNs[b]) ++b;
+    bump(counts[b], n);
+    bump(sum_ns, ns * n);
+  }
+};
+
 struct alignas(64) WorkerCounters {
   std::array<std::array<std::array<std::atomic<std::uint64_t>, kRcodeBuckets>, kQtypeBuckets>, 2>
       queries{};  // [transport][qtype bucket][rcode bucket]
@@ -55,6 +84,9 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> tcp_client_refused{0}, tcp_idle_timeouts{0}, tcp_query_timeouts{0};
   // accept() failures (EMFILE at the descriptor limit, ENFILE, ENOBUFS, ...).
   std::atomic<std::uint64_t> tcp_accept_errors{0};
+  // From a query's receipt in userspace to its answer handed to the kernel,
+  // by transport (udp, tcp).
+  std::array<AnswerDurations, 2> answer_duration{};
 
   void count(Transport transport, const AnswerInfo& info) noexcept;
   std::uint64_t total(Transport transport) const noexcept;
@@ -113,10 +145,19 @@ struct Metrics {
   }
 };
 
-// Every steerdns_* family in the Prometheus text format (version 0.0.4).
+// Every steerdns_* family and the standard process_* ones in the Prometheus
+// text format (version 0.0.4). Scrape time: reads /proc (server/process.hpp).
 std::string render_metrics(const Metrics& metrics, const World& world, std::uint64_t generation,
                            const health::Table& table, const health::Status& status,
                            const health::ProbeStats& probes);
+
+namespace prometheus {
+class Text;  // server/prometheus.hpp
+}
+// The health families (server/metrics_health.cpp): regions and VIPs served,
+// VIPs up and their transitions, all-down now, overrides, probes.
+void render_health(prometheus::Text& out, const World& world, const health::Table& table,
+                   const health::Status& status, const health::ProbeStats& probes);
 
 // The label and JSON names of an all-down policy: "serve-nearest", ...
 std::string_view all_down_name(zones::AllDown policy) noexcept;

@@ -151,6 +151,8 @@ void tcp_process(TcpConnection* c) {
       tcp_close(c);
       return;
     }
+    // Written at once unless earlier answers of the connection wait in libuv's queue.
+    w.stats.answer_duration[1].observe(monotonic_ns() - c->received_at);
     restart_idle_timer(c);
   }
   if (pos > 0) {
@@ -197,6 +199,7 @@ void on_tcp_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* /*buf*/) {
     return;
   }
   c->have += static_cast<std::size_t>(nread);
+  c->received_at = monotonic_ns();
   tcp_process(c);
 }
 

@@ -81,6 +81,9 @@ struct TcpConnection {
   ClientKey client;
   std::vector<std::uint8_t> buffer = std::vector<std::uint8_t>(1024);
   std::size_t have = 0;
+  // monotonic_ns() at the read that last added to the buffer: the receipt
+  // of the messages it completed (steerdns_answer_duration_seconds).
+  std::uint64_t received_at = 0;
   unsigned in_flight = 0;  // answers written but not yet sent
   int open_handles = 2;
   bool reading = false;

@@ -86,6 +86,8 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
         w.log_error("worker {}: recvmmsg: {}", w.index, errno_text(errno));
       return;
     }
+    // steerdns_answer_duration_seconds: the batch's, from here to sendmmsg's return.
+    const std::uint64_t received_at = monotonic_ns();
     // World first: its health slots were published before it was.
     const World& world = w.pin.refresh();
     const health::Table& table = w.health.refresh();
@@ -111,10 +113,12 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
       if (sock->pktinfo) reply_from_destination(h, out);
       ++replies;
     }
+    int handed = 0;  // answers the kernel took
     for (int sent = 0; sent < replies;) {
       const int n = sendmmsg(sock->fd, b.send.data() + sent, replies - sent, MSG_DONTWAIT);
       if (n > 0) {
         sent += n;
+        handed += n;
         continue;
       }
       if (errno == EINTR) continue;
@@ -127,6 +131,8 @@ void on_udp_readable(uv_poll_t* handle, int status, int /*events*/) {
       w.log_error("worker {}: sendmmsg: {}", w.index, errno_text(errno));
       ++sent;  // skip the datagram that failed, keep the others
     }
+    if (handed > 0)
+      w.stats.answer_duration[0].observe(monotonic_ns() - received_at, static_cast<std::uint64_t>(handed));
     if (received < kBatch) return;
   }
 }

@@ -122,6 +122,7 @@ std::shared_ptr<const World> build_world(const Config& config, health::Prober* p
   world->tcp_keepalive = static_cast<std::uint16_t>(
       std::min<std::int64_t>(config.tcp.idle_timeout.count() / 100, UINT16_MAX));
   compile_geo(*world, config.geoip_database);
+  world->geo_database_builtin = config.geoip_builtin;
   const health::Plan plan = plan_health(*world);  // reads (and so checks) every check
   // Last: the prober starts new checks only for a world that is complete.
   if (metrics != nullptr) metrics->assign(*world);

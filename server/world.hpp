@@ -55,6 +55,8 @@ struct World {
   std::uint16_t tcp_keepalive = 50;
   // Loaded only when some zone has geo names; kept for explanations.
   std::shared_ptr<const geoip::Database> geo_database;
+  // The database is the built-in one (the config names no geoip.database).
+  bool geo_database_builtin = false;
   // The policy and compiled classifier of each geo name, by GeoName::id.
   std::vector<geoip::Policy> geo_policies;
   std::vector<geoip::Classifier> classifiers;

@@ -23,7 +23,6 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import backends as bk  # noqa: E402
 import harness as h  # noqa: E402
 import healthcase as th  # noqa: E402
 from adminapi import (DEGRADED_TTL, NAME, PARIS, PARIS_CLIENT, SINGAPORE, STEADY,  # noqa: E402
@@ -100,8 +99,7 @@ class Drains(AdminCase):
         self.assertEqual(m.value("steerdns_override", kind="vip", target="127.1.0.1",
                                  state="down"), 1)
         self.assertEqual(m.value("steerdns_vip_up", name=NAME + ".", region="paris",
-                                 vip="127.1.0.1",
-                                 check="http://127.1.0.1:%d%s" % (self.port, bk.JFROG_PATH)), 1)
+                                 vip="127.1.0.1", check="http"), 1)
 
         rc, out, err = ctl("--admin", "127.0.0.1:%d" % srv.admin_port, "status")
         self.assertEqual(rc, 0, out + err)

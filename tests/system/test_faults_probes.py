@@ -68,7 +68,7 @@ class ProbeFaults(th.HealthCase):
         rss0 = h.rss_kib(srv.pid)
 
         # down (the first round decides at once), each with its reason
-        expect = {ENDLESS: ("body mismatch", "16 KiB"), TRICKLE: ("timeout", "%d ms" % TIMEOUT_MS),
+        expect = {ENDLESS: ("body_mismatch", "16 KiB"), TRICKLE: ("timeout", "%d ms" % TIMEOUT_MS),
                   HEADERS: ("protocol", "headers larger than 16 KiB")}
 
         def reasons():
@@ -137,7 +137,7 @@ class ProbeFaults(th.HealthCase):
             up = {dict(k)["name"]: v for k, v in m.series("steerdns_vip_up").items()
                   if dict(k)["vip"] == vip}
             self.assertEqual(up[NAME + "."], 0, vip)
-        for reason in ("timeout", "body mismatch", "protocol"):
+        for reason in ("timeout", "body_mismatch", "protocol"):
             self.assertGreater(m.value("steerdns_probe_failures_total", reason=reason), 0, reason)
 
         # memory: the 16 KiB cap holds (each endless probe was offered megabytes)

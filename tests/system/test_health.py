@@ -179,13 +179,13 @@ class JFrogStatusAndBody(HealthCase):
 
         # HTTP 200 with a service UNHEALTHY: down for the JFrog check only.
         wait_answer(srv, NAME, VIRGINIA_CLIENT, ["127.2.0.2"], ttl=DEGRADED_TTL)
-        wait_log(srv, "127.2.0.1", "down", "JFrog", since=mark)
+        wait_log(srv, "127.2.0.1", "down", "jfrog", since=mark)
         self.answer("codes.example.com", VIRGINIA_CLIENT, VIRGINIA, ttl=TTL)
 
         # 302 is in "300-399" (and its body has HEALTHY); "all good" misses the body.
         wait_answer(srv, "codes.example.com", SINGAPORE_CLIENT, ["127.3.0.1"],
                     ttl=DEGRADED_TTL)
-        wait_log(srv, "127.3.0.2", "down", "body mismatch", since=mark)
+        wait_log(srv, "127.3.0.2", "down", "body_mismatch", since=mark)
         # For the JFrog check (default expect [200]) all of singapore is down: a
         # singapore client fails over to whichever region comes next for it.
         wait_answer(srv, NAME, SINGAPORE_CLIENT,

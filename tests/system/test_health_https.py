@@ -96,7 +96,7 @@ class HttpsChecks(HealthCase):
         self.addCleanup(self.swap, "127.1.0.2", "artifacts.example.com")
         self.swap("127.1.0.2", "wrong.example.net")
         wait_answer(srv, NAME, PARIS_CLIENT, ["127.1.0.1"], ttl=DEGRADED_TTL)
-        wait_log(srv, "127.1.0.2", "down", "TLS verification", since=mark)
+        wait_log(srv, "127.1.0.2", "down", "tls_verification", since=mark)
         # insecure: the lab check does not notice
         self.answer("lab.example.com", PARIS_CLIENT, PARIS, ttl=TTL)
         # the name checked is `service`: wrong.example.net's check now passes there

@@ -271,8 +271,8 @@ TEST_CASE("matchers: status lists and ranges, body substring, the JFrog health d
 
   const auto body = check_from("{type: http, body: ready}", dir);
   CHECK(health::judge_http(body, 200, "all ready here", true).ok);
-  CHECK(health::judge_http(body, 200, "starting", true).reason == Reason::body);
-  CHECK(health::judge_http(body, 200, "ready", false).reason == Reason::body);  // cut off at 16 KiB
+  CHECK(health::judge_http(body, 200, "starting", true).reason == Reason::body_mismatch);
+  CHECK(health::judge_http(body, 200, "ready", false).reason == Reason::body_mismatch);  // cut off at 16 KiB
 
   const auto jfrog = check_from("{type: http, jfrog: true}", dir);
   const std::string healthy =

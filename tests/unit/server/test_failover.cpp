@@ -1,6 +1,7 @@
-// The failover agreement: what answer() serves and what /status, /explain
-// and steerdns_region_up report come from one rule (server/failover.hpp),
-// so that over any health table they agree. Driven over many tables (every
+// The failover agreement: what answer() serves and what /status, /explain,
+// steerdns_region_up, steerdns_vip_served and steerdns_all_down report come
+// from one rule (server/failover.hpp), so that over any health table they
+// agree. Driven over many tables (every
 // VIP up, down, or overridden; regions overridden), both families and ANY,
 // thresholds, and every all-down policy, for clients with different
 // preference lists.
@@ -133,9 +134,10 @@ Expected expect_from_status(const json& geo, const std::vector<geoip::RegionInde
     const json& r = regions[index];
     const std::string family = family_of(r);
     if (!r["served"][family].get<bool>()) continue;
+    // A VIP's "served" is the whole verdict: a region forced up with none
+    // of the family up answers with every VIP not forced down, and says so.
     e.region = r["name"];
     e.addresses = vips_of(r, family, true);
-    if (e.addresses.empty() && r["override"] == "up") e.addresses = vips_of(r, family, false);
     return e;
   }
   const std::string policy = geo["all_down"];
@@ -164,7 +166,7 @@ Expected expect_from_status(const json& geo, const std::vector<geoip::RegionInde
 
 }  // namespace
 
-TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree over any health table") {
+TEST_CASE("failover: answer(), /status, /explain and the metrics agree over any health table") {
   Fixture fx;
   server::Metrics metrics(1);
   std::mt19937 random(20261202);
@@ -200,6 +202,18 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
         for (const auto& v : r["vips"]) up |= r["served"][is_v6(v["address"]) ? "AAAA" : "A"].get<bool>();
         CHECK((r["state"] == "up") == up);
       }
+      // steerdns_vip_served and /status's per-VIP "served" are the same verdict.
+      for (const auto& r : geo["regions"])
+        for (const auto& v : r["vips"]) {
+          const std::string sample = "steerdns_vip_served{name=\"" + owner + "\",region=\"" +
+                                     r["name"].get<std::string>() + "\",vip=\"" +
+                                     v["address"].get<std::string>() + "\"} " +
+                                     (v["served"].get<bool>() ? "1" : "0");
+          CHECK_MESSAGE(text.find(sample) != std::string::npos, sample);
+        }
+      // steerdns_all_down: some client's list, for some question, is answered
+      // by the all-down policy (every list names every region: all agree).
+      bool all_down = false;
       const geoip::Classifier& classifier = fx.world->classifiers[g->id];
       for (const char* client : kClients) {
         geoip::Address6 address = ntohl(inet_addr(client));
@@ -212,6 +226,7 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
                                            : g->regions[reply.info.region].name;
           INFO(owner, " ", client, " qtype ", qtype, " round ", round, "\n", geo.dump(1));
           CHECK(answered == e.region);
+          all_down |= reply.info.all_down;
           if (e.servfail) {
             CHECK(reply.rcode() == LDNS_RCODE_SERVFAIL);
             ++outcomes["servfail"];
@@ -224,6 +239,9 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
           ++outcomes[e.region.empty() ? "none" : reply.info.all_down ? "all-down " + e.region : e.region];
         }
       }
+      const std::string sample = "steerdns_all_down{name=\"" + owner + "\"} " + (all_down ? "1" : "0");
+      CHECK_MESSAGE(text.find(sample) != std::string::npos, sample);
+      ++outcomes[all_down ? "gauge all-down" : "gauge served"];
     }
 
     // /explain's health lines say up or down as /status does, region by region.
@@ -240,7 +258,7 @@ TEST_CASE("failover: answer(), /status, /explain and steerdns_region_up agree ov
   }
   // Every kind of outcome occurred: the tables really covered the rule.
   for (const char* kind : {"paris", "virginia", "singapore", "none", "servfail", "all-down paris",
-                           "all-down virginia", "all-down singapore"})
+                           "all-down virginia", "all-down singapore", "gauge all-down", "gauge served"})
     CHECK_MESSAGE(outcomes[kind] > 0, kind);
 }
 

@@ -7,6 +7,7 @@
 
 #include "fixture.hpp"
 #include "health/registry.hpp"
+#include "server/metrics.hpp"
 
 namespace {
 thread_local std::size_t allocations = 0;
@@ -102,4 +103,23 @@ geo:
         answered += server::answer(*world, *table, q, out, transport, &source, 1'800'000'000).size > 0;
   CHECK(allocations == before);
   CHECK(answered == 6 * queries.size());
+}
+
+TEST_CASE("counting an answer and its duration allocates nothing") {
+  auto world = test::world_from(
+      {"zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n"
+       "records:\n  ns1: {A: 127.0.0.1}\n"});
+  server::Metrics metrics(1);
+  metrics.assign(*world);
+  server::AnswerInfo info;
+  info.qtype = 1;
+  info.size = 40;
+  const std::size_t before = allocations;
+  for (std::uint64_t ns : {1ull, 10'000ull, 49'999'999ull, 1'000'000'000ull}) {
+    metrics.count(0, *world, server::Transport::udp, info);
+    metrics.workers[0]->answer_duration[0].observe(ns, 64);
+    metrics.workers[0]->answer_duration[1].observe(server::monotonic_ns() - ns);
+  }
+  CHECK(allocations == before);
+  CHECK(metrics.workers[0]->total(server::Transport::udp) == 4);
 }

@@ -11,6 +11,7 @@ and, for the tests that need them:
   healthcase.py health zones, answers and log lines, HealthCase
   adminapi.py   the admin API (HTTP, /metrics, /status), `steerdns ctl`, AdminCase
   geozones.py   the example zone without checks, geo clients and ECS scopes
+  prometheus.py a real Prometheus on loopback scraping steerdns, its HTTP API
 
 Everything talks only to 127.0.0.1 / ::1, every loop is bounded in count and
 time, and nothing sleeps a fixed time to wait for something: conditions are

@@ -60,6 +60,15 @@ class InstallTest(unittest.TestCase):
         with open(self.path("lib/sysusers.d/steerdns.conf")) as f:
             self.assertRegex(f.read(), r"(?m)^u steerdns ")
 
+    def test_alerting_files_are_installed_as_shipped(self):
+        """The rules and the dashboard land in share/steerdns/ as they are in deploy/."""
+        for rel, source in (("share/steerdns/prometheus/steerdns.rules.yml", "deploy/prometheus/steerdns.rules.yml"),
+                            ("share/steerdns/grafana/steerdns.json", "deploy/grafana/steerdns.json")):
+            with self.subTest(rel):
+                self.assertTrue(os.path.isfile(self.path(rel)), rel + " not installed:\n" + self.install_log)
+                with open(self.path(rel), "rb") as got, open(os.path.join(h.SOURCE, source), "rb") as want:
+                    self.assertEqual(got.read(), want.read(), rel + " differs from " + source)
+
     def test_installed_config_checks_with_installed_database(self):
         binary, config = self.path("bin/steerdns"), self.path("etc/steerdns/steerdns.yaml")
         p = run([binary, "check", "-c", config])
@@ -82,7 +91,8 @@ class InstallTest(unittest.TestCase):
         p = run(["cmake", "--install", BUILD, "--prefix", "/usr"], env=dict(os.environ, DESTDIR=stage))
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         for rel in ("usr/bin/steerdns", "usr/lib/systemd/system/steerdns.service", "etc/steerdns/steerdns.yaml",
-                    "etc/steerdns/zones/example.com.yaml", "usr/share/steerdns/steerdns-world.mmdb"):
+                    "etc/steerdns/zones/example.com.yaml", "usr/share/steerdns/steerdns-world.mmdb",
+                    "usr/share/steerdns/prometheus/steerdns.rules.yml", "usr/share/steerdns/grafana/steerdns.json"):
             self.assertTrue(os.path.isfile(os.path.join(stage, rel)), rel + " not staged:\n" + p.stdout)
         self.assertFalse(os.path.exists(os.path.join(stage, stage.lstrip("/"))), "files staged under the stage twice")
         with open(os.path.join(stage, "etc/steerdns/steerdns.yaml")) as f:

@@ -10,21 +10,28 @@ inside the blocks, are rooted in that tree, so the documents can show the real
 ones. Main configs (a top-level `server:` key) are checked as they are. Zone
 files and state files that no config of their document uses are checked
 through a minimal config of their own (state files with the repository's
-example zone). Prometheus rule files (`*.rules.yml`) are only required to be
-there. A block of any other kind, or without `# file:`, fails the test:
-nothing in the documents escapes it.
+example zone). Prometheus configs (a top-level `scrape_configs:`) are checked
+by `promtool check config`, which checks the rule files they load too: the
+installed share/steerdns/prometheus/ and grafana/ folders are the
+repository's deploy/prometheus/ and deploy/grafana/. Prometheus rule files
+(`*.rules.yml`) are checked by `promtool check rules`. A block of any other
+kind, or without `# file:`, fails the test: nothing in the documents escapes
+it.
 
 The documents' relative links must also lead to files of the repository, a
 link to a heading (`page.md#anchor`) to a heading that exists, and the
 README's first screen must link the documentation pages and bench/README.md.
 Every `FILE: FUNCTION` that docs/architecture.md names must be a file of the
 repository that defines or declares that function: the walk through the code
-cannot go stale unnoticed.
+cannot go stale unnoticed. So must the `runbook:` of every shipped alert
+(deploy/prometheus/steerdns.rules.yml): a heading of docs/operations.md, one
+per alert.
 """
 
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +49,12 @@ FIRST_SCREEN_LINKS = ("docs/architecture.md", "docs/configuration.md", "docs/ope
                       "docs/testing.md", "bench/README.md")
 # docs/architecture.md walks a query as `FILE: FUNCTION` hops; each must exist.
 ARCHITECTURE = os.path.join(DOCS, "architecture.md")
+OPERATIONS = os.path.join(DOCS, "operations.md")
+RULES = os.path.join(h.REPO, "deploy", "prometheus", "steerdns.rules.yml")
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+# Installed folders a document may name, and where they are in the repository.
+INSTALLED = {"/usr/local/share/steerdns/prometheus/": os.path.join(h.REPO, "deploy", "prometheus") + "/",
+             "/usr/local/share/steerdns/grafana/": os.path.join(h.REPO, "deploy", "grafana") + "/"}
 
 
 def documents():
@@ -77,6 +90,8 @@ def kind_of(body):
         return "config"
     if re.search(r"(?m)^(regions|vips):", body):
         return "state"
+    if re.search(r"(?m)^scrape_configs:", body):
+        return "prometheus"
     return None
 
 
@@ -144,6 +159,8 @@ class Document:
     def rooted(self, text):
         for folder in ("/etc/steerdns", "/var/lib/steerdns"):
             text = text.replace(folder, self.root + folder)
+        for installed, source in INSTALLED.items():
+            text = text.replace(installed, source)
         return text
 
 
@@ -200,9 +217,11 @@ class DocumentConfigsTest(unittest.TestCase):
             if kind == "config" or os.path.normpath(path) in used:
                 continue
             with self.subTest(doc=doc.name, path=path):
-                if path.endswith(".rules.yml"):
-                    continue
                 where = "%s:%d" % (doc.name, line)
+                if path.endswith(".rules.yml") or kind == "prometheus":
+                    self.promtool(["check", "rules" if kind != "prometheus" else "config",
+                                   os.path.join(doc.root, path)], where)
+                    continue
                 self.assertIn(kind, ("zone", "state"),
                               "%s: '%s' is neither a config, a zone nor a state file" % (where, path))
                 full = os.path.join(doc.root, path)
@@ -214,6 +233,11 @@ class DocumentConfigsTest(unittest.TestCase):
                     else:
                         f.write("zones: [%s]\nhealth:\n  state_file: %s\n" % (EXAMPLE_ZONE, full))
                 self.check(config, where)
+
+    def promtool(self, args, where):
+        self.assertTrue(os.access(PROMTOOL, os.X_OK), "promtool not found (make test installs prometheus)")
+        p = subprocess.run([PROMTOOL] + args, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "%s: promtool %s failed:\n%s%s" % (where, args[1], p.stdout, p.stderr))
 
     def test_a_broken_block_would_fail(self):
         # The check is real: a state file with a bad value is refused.
@@ -255,6 +279,20 @@ class DocumentConfigsTest(unittest.TestCase):
         for doc in self.docs[1:]:
             self.assertIn(doc.name, linked, "README.md must link %s" % doc.name)
 
+
+    def test_every_alert_has_its_runbook(self):
+        with open(RULES) as f:
+            rules = f.read()
+        with open(OPERATIONS) as f:
+            headings = anchors(f.read())
+        alerts = re.findall(r"(?m)^\s*- alert: (\w+)$", rules)
+        runbooks = re.findall(r"(?m)^\s*runbook: (\S+)$", rules)
+        self.assertGreater(len(alerts), 10)
+        self.assertEqual(len(runbooks), len(alerts), "every alert has one runbook")
+        for alert, runbook in zip(alerts, runbooks):
+            with self.subTest(alert=alert):
+                self.assertEqual(runbook, "docs/operations.md#" + alert.lower())
+                self.assertIn(alert.lower(), headings, "docs/operations.md has no heading " + alert)
 
     def test_the_architecture_names_real_code(self):
         with open(ARCHITECTURE) as f:

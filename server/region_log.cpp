@@ -85,7 +85,7 @@ void RegionLog::observe(const World& world, const health::Table& table) {
                      {"threshold", std::to_string(st.threshold)},
                      {"failover", target}});
     }
-    const bool now = all_down_now(geo, health, table);
+    const bool now = all_down_now(world, table, geo);
     all_down[owner] = now;
     auto last = all_down_.find(owner);
     if (last == all_down_.end() ? !now : last->second == now) continue;

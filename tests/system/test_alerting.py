@@ -270,7 +270,7 @@ class Alerting(th.HealthCase):
                 self.assertFalse(r.get("lastError"), r)
                 self.assertIn(r["labels"].get("severity"), SEVERITIES)
                 self.assertEqual(set(r["annotations"]), {"summary", "description", "runbook"})
-                self.assertRegex(r["annotations"]["runbook"], r"^docs/operations\.md#steerdns[a-z]+$")
+                self.assertRegex(r["annotations"]["runbook"], r"^docs/alerting\.md#steerdns[a-z]+$")
 
     def test_a_drain_is_region_drained_not_region_down(self):
         prom = self.prom

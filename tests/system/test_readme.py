@@ -24,7 +24,7 @@ README's first screen must link the documentation pages and bench/README.md.
 Every `FILE: FUNCTION` that docs/architecture.md names must be a file of the
 repository that defines or declares that function: the walk through the code
 cannot go stale unnoticed. So must the `runbook:` of every shipped alert
-(deploy/prometheus/steerdns.rules.yml): a heading of docs/operations.md, one
+(deploy/prometheus/steerdns.rules.yml): a heading of docs/alerting.md, one
 per alert.
 """
 
@@ -49,7 +49,7 @@ FIRST_SCREEN_LINKS = ("docs/architecture.md", "docs/configuration.md", "docs/ope
                       "docs/testing.md", "bench/README.md")
 # docs/architecture.md walks a query as `FILE: FUNCTION` hops; each must exist.
 ARCHITECTURE = os.path.join(DOCS, "architecture.md")
-OPERATIONS = os.path.join(DOCS, "operations.md")
+ALERTING = os.path.join(DOCS, "alerting.md")
 RULES = os.path.join(h.REPO, "deploy", "prometheus", "steerdns.rules.yml")
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 # Installed folders a document may name, and where they are in the repository.
@@ -283,7 +283,7 @@ class DocumentConfigsTest(unittest.TestCase):
     def test_every_alert_has_its_runbook(self):
         with open(RULES) as f:
             rules = f.read()
-        with open(OPERATIONS) as f:
+        with open(ALERTING) as f:
             headings = anchors(f.read())
         alerts = re.findall(r"(?m)^\s*- alert: (\w+)$", rules)
         runbooks = re.findall(r"(?m)^\s*runbook: (\S+)$", rules)
@@ -291,8 +291,8 @@ class DocumentConfigsTest(unittest.TestCase):
         self.assertEqual(len(runbooks), len(alerts), "every alert has one runbook")
         for alert, runbook in zip(alerts, runbooks):
             with self.subTest(alert=alert):
-                self.assertEqual(runbook, "docs/operations.md#" + alert.lower())
-                self.assertIn(alert.lower(), headings, "docs/operations.md has no heading " + alert)
+                self.assertEqual(runbook, "docs/alerting.md#" + alert.lower())
+                self.assertIn(alert.lower(), headings, "docs/alerting.md has no heading " + alert)
 
     def test_the_architecture_names_real_code(self):
         with open(ARCHITECTURE) as f:

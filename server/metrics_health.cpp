@@ -112,6 +112,14 @@ void render_health(prometheus::Text& w, const World& world, const health::Table&
     w.sample("steerdns_override",
              {{"kind", "vip"}, {"target", name}, {"state", health::override_name(overridden)}}, "1");
 
+  w.family(
+      "steerdns_state_file_problems", "gauge",
+      "What the operators' state file holds that is not applied: kind=\"entry\" (bad entries and a file "
+      "that cannot be read, kept at their last good state) and kind=\"unknown\" (overrides of a region or "
+      "VIP no geo name has, ignored). 0 and 0: the file is good.");
+  w.sample("steerdns_state_file_problems", {{"kind", "entry"}}, status.state_problems.size());
+  w.sample("steerdns_state_file_problems", {{"kind", "unknown"}}, status.ignored.size());
+
   w.family("steerdns_probe_duration_seconds", "histogram", "Duration of health probes, by check type.");
   for (std::size_t t = 0; t < probes.duration.size(); ++t) {
     const auto& h = probes.duration[t];

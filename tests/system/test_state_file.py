@@ -84,8 +84,11 @@ class BadStateFile(unittest.TestCase):
         self.assertEqual(doc["overrides"]["ignored"], ["region pariss"])
         self.assertEqual(len(doc["overrides"]["state_file_problems"]), 1, doc["overrides"])
         self.assertIn("state.yaml:2:", doc["overrides"]["state_file_problems"][0])
-        overrides = scrape(srv).series("steerdns_override")
+        metrics = scrape(srv)
+        overrides = metrics.series("steerdns_override")
         self.assertEqual([dict(k)["target"] for k in overrides], ["127.2.0.1"], overrides)
+        self.assertEqual(metrics.value("steerdns_state_file_problems", kind="entry"), 1)
+        self.assertEqual(metrics.value("steerdns_state_file_problems", kind="unknown"), 1)
         rc, out = check(srv)
         self.assertEqual(rc, 1, out)
         self.assertIn("state.yaml:2: regions paris: 'drained' is not up or down", out)
@@ -98,6 +101,8 @@ class BadStateFile(unittest.TestCase):
         self.assertEqual(forced(doc), {"regions": {"paris": "down"}, "vips": {}})
         self.assertEqual(doc["overrides"]["ignored"], [])
         self.assertEqual(doc["overrides"]["state_file_problems"], [])
+        self.assertEqual(scrape(srv).value("steerdns_state_file_problems", kind="entry"), 0)
+        self.assertEqual(scrape(srv).value("steerdns_state_file_problems", kind="unknown"), 0)
         self.assertEqual(check(srv)[0], 0)
 
         # A bad edit of a running server: the entry keeps its last good state.

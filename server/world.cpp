@@ -10,6 +10,7 @@
 #include "geoip/countries.hpp"
 #include "server/config.hpp"
 #include "server/metrics.hpp"
+#include "server/serials.hpp"
 
 namespace steerdns::server {
 
@@ -112,7 +113,8 @@ void assign_health(World& world, const health::Slots& slots) {
 std::shared_ptr<const World> build_world(const Config& config, health::Prober* prober, Metrics* metrics) {
   std::vector<std::unique_ptr<zones::Zone>> zones;
   zones.reserve(config.zone_files.size());
-  for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file));
+  SerialMemory serials(serials_path(config.state_file));
+  for (const auto& file : config.zone_files) zones.push_back(zones::load_zone(file, &serials));
   auto world = std::make_shared<World>();
   world->zones = zones::ZoneTable(std::move(zones));
   world->edns_payload = config.edns_payload;
@@ -127,6 +129,8 @@ std::shared_ptr<const World> build_world(const Config& config, health::Prober* p
   // Last: the prober starts new checks only for a world that is complete.
   if (metrics != nullptr) metrics->assign(*world);
   if (prober != nullptr) assign_health(*world, prober->apply(plan));
+  // Only serve remembers the serials it gave (check and explain only read).
+  if (prober != nullptr) serials.save();
   return world;
 }
 

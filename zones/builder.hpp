@@ -98,7 +98,8 @@ struct PendingOwner {
 
 class ZoneBuilder {
  public:
-  explicit ZoneBuilder(common::YamlDoc doc) : doc_(std::move(doc)), zone_(std::make_unique<Zone>()) {}
+  ZoneBuilder(common::YamlDoc doc, std::uint64_t digest, AutoSerial* serials)
+      : doc_(std::move(doc)), zone_(std::make_unique<Zone>()), digest_(digest), serials_(serials) {}
 
   std::unique_ptr<Zone> build();
 
@@ -163,6 +164,8 @@ class ZoneBuilder {
 
   common::YamlDoc doc_;
   std::unique_ptr<Zone> zone_;
+  std::uint64_t digest_;  // of the file's bytes, for serial: auto
+  AutoSerial* serials_;   // may be null
   std::string apex_text_;
   ldns_rdf* origin_ = nullptr;
   std::uint32_t default_ttl_ = kDefaultTtl;

@@ -1,10 +1,10 @@
 #include "zones/zone.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "zones/builder.hpp"
@@ -110,9 +110,8 @@ void ZoneBuilder::read_soa(const common::Yaml& soa) {
     if (!soa[key]) fail_at(doc_, soa, std::string("soa: missing key '") + key + "'");
   std::uint32_t serial = 0;
   if (!soa["serial"] || (soa["serial"].is_scalar() && soa["serial"].scalar() == "auto")) {
-    struct stat st {};
-    if (stat(doc_.path.c_str(), &st) != 0) fail_at(doc_, soa, "cannot stat the zone file");
-    serial = static_cast<std::uint32_t>(st.st_mtime);
+    serial = serials_ != nullptr ? serials_->serial(name_to_text(zone_->apex_), digest_)
+                                 : AutoSerial::candidate(digest_, 0);
   } else {
     serial = static_cast<std::uint32_t>(common::read_uint(doc_, soa["serial"], "soa serial", 0, 0xffffffff));
   }
@@ -317,12 +316,29 @@ void ZoneBuilder::link_additional(const std::string& owner, const Node& node, RR
   }
 }
 
-std::unique_ptr<Zone> load_zone(const std::string& path) {
-  return ZoneBuilder(common::load_yaml_file(path)).build();
+std::uint64_t AutoSerial::digest(std::string_view content) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a
+  for (const unsigned char c : content) h = (h ^ c) * 0x100000001b3ull;
+  return h;
 }
 
-std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path) {
-  return ZoneBuilder(common::parse_yaml_text(text, path)).build();
+std::uint32_t AutoSerial::candidate(std::uint64_t digest, unsigned k) noexcept {
+  std::uint64_t x = digest + (k + 1) * 0x9e3779b97f4a7c15ull;  // splitmix64
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return static_cast<std::uint32_t>(x ^ (x >> 32));
+}
+
+std::unique_ptr<Zone> load_zone(const std::string& path, AutoSerial* serials) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw LoadError(path, 0, "cannot open file");
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  return load_zone_text(text, path, serials);
+}
+
+std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path, AutoSerial* serials) {
+  return ZoneBuilder(common::parse_yaml_text(text, path), AutoSerial::digest(text), serials).build();
 }
 
 ZoneTable::ZoneTable(std::vector<std::unique_ptr<Zone>> zones) : zones_(std::move(zones)) {

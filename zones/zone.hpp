@@ -170,12 +170,35 @@ class Zone {
   friend class ZoneTable;
 };
 
+// `serial: auto`: the serial comes from the zone file's content (a 64-bit
+// digest of its bytes), so that copies of one file give one serial on every
+// instance. candidate(DIGEST, 0) is that serial; an AutoSerial with memory
+// of the last serial it gave a zone (server/world.cpp, beside the state
+// file) takes, for a changed content, the first candidate(DIGEST, k) that
+// is greater (RFC 1982) than the last: still a function of the content and
+// the previous serial, so instances that served the same versions agree.
+class AutoSerial {
+ public:
+  virtual ~AutoSerial() = default;
+  // APEX as text ("example.com."); called once per zone with serial: auto.
+  virtual std::uint32_t serial(const std::string& apex, std::uint64_t digest) = 0;
+  static std::uint64_t digest(std::string_view content) noexcept;
+  static std::uint32_t candidate(std::uint64_t digest, unsigned k) noexcept;
+  // A > B in RFC 1982 serial arithmetic.
+  static bool greater(std::uint32_t a, std::uint32_t b) noexcept {
+    const std::uint32_t d = a - b;
+    return d != 0 && d < 0x80000000u;
+  }
+};
+
 // Parses and compiles one zone file. Throws common::LoadError with
-// file:line:reason on any problem.
-std::unique_ptr<Zone> load_zone(const std::string& path);
-// The same from TEXT, as the contents of PATH: PATH names the file in errors
-// and is only read for `serial: auto` (its mtime). Tests and fuzzing.
-std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path);
+// file:line:reason on any problem. SERIALS decides `serial: auto` (none:
+// candidate(digest, 0)).
+std::unique_ptr<Zone> load_zone(const std::string& path, AutoSerial* serials = nullptr);
+// The same from TEXT, as the contents of PATH: PATH names the file in
+// errors. Tests and fuzzing.
+std::unique_ptr<Zone> load_zone_text(std::string_view text, const std::string& path,
+                                     AutoSerial* serials = nullptr);
 
 class ZoneTable {
  public:

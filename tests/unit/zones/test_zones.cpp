@@ -80,16 +80,24 @@ TEST_CASE("a zone compiles into nodes, empty non-terminals, cuts and wildcards")
   CHECK(z.negative_soa().ttl == 300);
 }
 
-TEST_CASE("serial auto follows the file's modification time") {
+TEST_CASE("serial auto comes from the content: a copy with another mtime keeps it, an edit changes it") {
   TempDir dir;
   std::string text = kZone;
   text.replace(text.find("serial: 7"), 9, "serial: auto");
   const auto path = dir.write("z.yaml", text);
-  const auto t = std::filesystem::file_time_type::clock::now() - std::chrono::hours(24);
-  std::filesystem::last_write_time(path, t);
+  const auto copy = dir.write("copy/z.yaml", text);
+  std::filesystem::last_write_time(copy,
+                                   std::filesystem::file_time_type::clock::now() - std::chrono::hours(24));
   const auto first = zones::load_zone(path)->serial();
-  std::filesystem::last_write_time(path, t + std::chrono::hours(1));
-  CHECK(zones::load_zone(path)->serial() == first + 3600);
+  CHECK(zones::load_zone(copy)->serial() == first);
+  CHECK(zones::load_zone_text(text, "elsewhere.yaml")->serial() == first);
+  CHECK(first == zones::AutoSerial::candidate(zones::AutoSerial::digest(text), 0));
+  CHECK(zones::load_zone_text(text + "# an edit\n", "z.yaml")->serial() != first);
+  // RFC 1982: greater means ahead by less than half the space.
+  CHECK(zones::AutoSerial::greater(1, 0));
+  CHECK(zones::AutoSerial::greater(0, 0xffffffffu));
+  CHECK_FALSE(zones::AutoSerial::greater(0x80000000u, 0));
+  CHECK_FALSE(zones::AutoSerial::greater(5, 5));
 }
 
 TEST_CASE("zone errors name file, line and the offending key or value") {

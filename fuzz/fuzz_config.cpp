@@ -31,7 +31,7 @@ const std::string& scratch() {
     fs::create_directories(keep + "/zones");
     fs::create_directories(keep + "/state");
     std::ofstream(keep + "/zones/example.com.yaml")
-        << "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+        << "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nrecords: {ns1: {A: 127.0.0.1}}\n";
     std::ofstream(keep + "/token") << "0123456789abcdef0123\n";
     std::ofstream(keep + "/short-token") << "short\n";
     return keep;

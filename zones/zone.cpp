@@ -241,6 +241,22 @@ void ZoneBuilder::validate() {
       }
     }
   }
+  // An NS target inside the zone is resolved from the zone itself: without
+  // an address there, resolvers cannot reach the server (named-checkzone
+  // refuses the same). Geo names answer A and AAAA themselves.
+  for (const auto& [owner, entry] : pending_) {
+    auto ns = entry.rrsets.find(rrtype::NS);
+    if (ns == entry.rrsets.end()) continue;
+    for (const WireName& target : ns->second.targets) {
+      if (!is_at_or_below(target, zone_->apex_) || geo_owners_.count(target)) continue;
+      auto t = pending_.find(target);
+      if (t != pending_.end() && (t->second.rrsets.count(rrtype::A) || t->second.rrsets.count(rrtype::AAAA)))
+        continue;
+      throw LoadError(doc_.path, ns->second.line,
+                      "NS " + name_to_text(target) + " of " + name_to_text(owner) +
+                          " is inside the zone but has no address: give it an A or AAAA record");
+    }
+  }
 }
 
 void ZoneBuilder::compile() {

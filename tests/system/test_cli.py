@@ -356,6 +356,26 @@ class CheckBad(unittest.TestCase):
         text = standard_zone(serial="soon")
         self.zone_check(text, line_of(text, "serial:"), "serial|soon")
 
+    def test_in_zone_name_server_without_an_address(self):
+        # Issue #16: named-checkzone refuses it too; resolvers could not reach ns3.
+        text = standard_zone().replace("ns: [ns1, ns2]\n", "ns: [ns1, ns2, ns3]\n")
+        self.assertIn("ns3", text)
+        self.zone_check(text, line_of(text, "ns: [ns1, ns2, ns3]"),
+                        r"NS ns3\.example\.com\. of example\.com\. is inside the zone but has no address: "
+                        r"give it an A or AAAA record")
+
+    def test_delegation_without_its_glue(self):
+        text = standard_zone(extra_records="  lab:\n    NS: [ns1.lab, ns.example.net.]\n")
+        self.zone_check(text, line_of(text, "NS: [ns1.lab, ns.example.net.]"),
+                        r"NS ns1\.lab\.example\.com\. of lab\.example\.com\. is inside the zone but has "
+                        r"no address")
+        # With the glue it loads.
+        text = standard_zone(extra_records="  lab:\n    NS: [ns1.lab, ns.example.net.]\n"
+                                           "  ns1.lab:\n    A: 127.0.0.77\n")
+        with CheckDir(zones={ZF: text}) as d:
+            rc, out, err = d.check()
+            self.assertEqual(rc, 0, out + err)
+
 
 class Signals(unittest.TestCase):
     ZONES = {ZF: standard_zone()}

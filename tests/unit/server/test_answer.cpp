@@ -49,7 +49,8 @@ records:
 )";
 
 const server::World& world() {
-  static auto w = test::world_from({kZone, "zone: example.net\nsoa: {mname: ns, rname: h}\nns: [ns]\n"});
+  static auto w = test::world_from(
+      {kZone, "zone: example.net\nsoa: {mname: ns, rname: h}\nns: [ns]\nrecords: {ns: {A: 127.0.0.53}}\n"});
   return *w;
 }
 

@@ -8,7 +8,8 @@ using namespace steerdns;
 using steerdns::test::TempDir;
 
 namespace {
-const char* kZone = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
+const char* kZone =
+    "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nrecords: {ns1: {A: 127.0.0.1}}\n";
 
 std::string config_error(const std::string& text) {
   TempDir dir;
@@ -35,7 +36,8 @@ TEST_CASE("the example config loads and builds") {
 TEST_CASE("config: addresses, transports, durations, zone directories") {
   TempDir dir;
   dir.write("zones.d/a.yaml", kZone);
-  dir.write("zones.d/b.yml", "zone: example.net\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n");
+  dir.write("zones.d/b.yml",
+            "zone: example.net\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nrecords: {ns1: {A: 127.0.0.1}}\n");
   dir.write("zones.d/notes.txt", "not a zone");
   const auto config = server::load_config(dir.write("c.yaml", R"(server:
   listen:

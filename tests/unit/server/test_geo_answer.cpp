@@ -127,7 +127,7 @@ TEST_CASE("geo declarations are validated with file:line") {
     return "no error";
   };
   const std::string head =
-      "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\nregions:\n"
+      "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1.example.net.]\nregions:\n"
       "  paris: {location: [48.86, 2.35], vips: [127.1.0.1]}\n";
   CHECK(error(head + "geo:\n  a: {regions: [lyon]}\n")
             .find(":7: geo name 'a': region 'lyon' is not declared") != std::string::npos);

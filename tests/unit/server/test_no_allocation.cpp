@@ -39,6 +39,7 @@ soa: {mname: ns1, rname: h}
 ns: [ns1, ns2]
 records:
   ns1: {A: 127.0.0.1}
+  ns2: {A: 127.0.0.3}
   www: {A: [127.0.0.10, 127.0.0.11]}
   c: {CNAME: www}
   "*.w": {TXT: hello}

@@ -123,7 +123,7 @@ TEST_CASE("zone errors name file, line and the offending key or value") {
 
 TEST_CASE("rrsets that no DNS message could carry are refused; duplicate VIPs too") {
   const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
-  std::string many = "records:\n  big:\n    A:\n";
+  std::string many = "records:\n  ns1: {A: 127.0.0.1}\n  big:\n    A:\n";
   for (int i = 0; i < 4280; ++i)  // 59,920 octets of records, 68k with owners
     many += "      - 10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
             std::to_string(i % 256) + "\n";
@@ -139,8 +139,8 @@ TEST_CASE("rrsets that no DNS message could carry are refused; duplicate VIPs to
 TEST_CASE("TXT text is quoted and split into 255-byte strings") {
   TempDir dir;
   const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1]\n";
-  auto zone = zones::load_zone(
-      dir.write("z.yaml", head + "records:\n  t: {TXT: \"" + std::string(300, 'x') + " \\\"q\\\"\"}\n"));
+  auto zone = zones::load_zone(dir.write("z.yaml", head + "records:\n  ns1: {A: 127.0.0.1}\n  t: {TXT: \"" +
+                                                       std::string(300, 'x') + " \\\"q\\\"\"}\n"));
   const auto* txt = zone->find(*zones::name_from_text("t.example.com."))->find(zones::rrtype::TXT);
   REQUIRE(txt);
   // rdata: 255-byte string + remainder string (300 x, space, "q" with quotes = 304 bytes).
@@ -157,8 +157,10 @@ TEST_CASE("two files declaring one zone are rejected") {
 
 // zones::load_zone_text, the loader the fuzz targets use.
 TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
-  auto zone = zones::load_zone_text("zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n",
-                                    "text.yaml");
+  auto zone = zones::load_zone_text(
+      "zone: example.com\nsoa: {mname: ns1, rname: h, serial: 9}\nns: [ns1]\n"
+      "records: {ns1: {A: 127.0.0.1}}\n",
+      "text.yaml");
   CHECK(zone->serial() == 9);
   CHECK(zone->file() == "text.yaml");
   try {
@@ -167,4 +169,41 @@ TEST_CASE("load_zone_text: the zone from text, errors naming the given path") {
   } catch (const common::LoadError& e) {
     CHECK(std::string(e.what()).find("broken.yaml:") == 0);
   }
+}
+
+// Issue #16: an NS target inside the zone is looked up in the zone itself;
+// without an address there no resolver can reach that server.
+TEST_CASE("an NS target inside the zone without an address is refused with file:line") {
+  const std::string head = "zone: example.com\nsoa: {mname: ns1, rname: h}\n";
+  // Apex NS: the error names the ns key's line.
+  CHECK(load_error(head + "ns: [ns1]\n")
+            .find("bad.yaml:3: NS ns1.example.com. of example.com. is inside the zone but has no address: "
+                  "give it an A or AAAA record") != std::string::npos);
+  CHECK(load_error(head + "ns: [ns1, ns2]\nrecords:\n  ns1: {A: 127.0.0.1}\n")
+            .find("bad.yaml:3: NS ns2.example.com. of example.com. is inside the zone") != std::string::npos);
+  // A TXT or a CNAME is no address; the apex itself needs one too.
+  CHECK(load_error(head + "ns: [ns1]\nrecords:\n  ns1: {TXT: hi}\n").find("NS ns1.example.com.") !=
+        std::string::npos);
+  CHECK(load_error(head + "ns: [ns1]\nrecords:\n  ns1: {CNAME: www}\n  www: {A: 127.0.0.1}\n")
+            .find("NS ns1.example.com.") != std::string::npos);
+  CHECK(load_error(head + "ns: \"@\"\n").find("NS example.com. of example.com.") != std::string::npos);
+  // A delegation whose target is below its cut needs the glue; one whose
+  // target is elsewhere in the zone needs that name's address.
+  const std::string apex_ok = head + "ns: [ns1]\nrecords:\n  ns1: {A: 127.0.0.1}\n";
+  CHECK(load_error(apex_ok + "  sub: {NS: [ns1.sub]}\n")
+            .find("bad.yaml:6: NS ns1.sub.example.com. of sub.example.com. is inside the zone but has no "
+                  "address") != std::string::npos);
+  CHECK(load_error(apex_ok + "  sub: {NS: [ns1.sub, ns9]}\n  ns1.sub: {A: 127.0.0.2}\n")
+            .find("bad.yaml:6: NS ns9.example.com. of sub.example.com.") != std::string::npos);
+  // Accepted: an address (A or AAAA), glue, a name server outside the zone,
+  // a geo name (it answers A and AAAA itself).
+  CHECK(load_error(apex_ok + "  sub: {NS: [ns1.sub, ns1, ns.example.net.]}\n  ns1.sub: {AAAA: \"::1\"}\n") ==
+        "no error");
+  CHECK(load_error(head + "ns: [ns1]\nrecords:\n  ns1: {AAAA: \"::1\"}\n") == "no error");
+  CHECK(load_error(head + "ns: [ns1.example.net., ns2.example.org.]\n") == "no error");
+  CHECK(load_error(head + "ns: [ns1, ns.example.net.]\nregions:\n  paris: {location: [48.86, 2.35], vips: "
+                          "[127.1.0.1]}\ngeo:\n  ns1: {regions: [paris]}\n") == "no error");
+  // A name server of a parent or a sibling zone is not ours to check.
+  CHECK(load_error("zone: sub.example.com\nsoa: {mname: ns1, rname: h}\nns: [ns1.example.com.]\n") ==
+        "no error");
 }

@@ -142,6 +142,19 @@ class Reload(unittest.TestCase):
             self.assertIn(ZF, text)
             self.assertServes(srv, "www.example.com", "192.0.2.10")
 
+    def test_in_zone_name_server_without_an_address_keeps_old_data(self):
+        # Issue #16: ns3 of the zone with no A or AAAA could never be reached.
+        with Server({ZF: standard_zone(serial="1")}) as srv:
+            broken = standard_zone(serial="2", extra_records=with_name("new1", "192.0.2.101"))
+            broken = broken.replace("ns: [ns1, ns2]\n", "ns: [ns1, ns2, ns3]\n")
+            srv.write_zone(ZF, broken)
+            self.assertReloadFailed(srv, re.escape(ZF), line_of(broken, "ns: [ns1, ns2, ns3]"),
+                                    "NS ns3.example.com. of example.com. is inside the zone "
+                                    "but has no address")
+            self.assertNx(srv, "new1.example.com")
+            self.assertServes(srv, "www.example.com", "192.0.2.10")
+            self.assertEqual(serial_of(srv.port), 1)
+
     def test_broken_main_config_keeps_old_data(self):
         with Server({ZF: standard_zone()}) as srv:
             cfg = srv.render_config()

@@ -7,9 +7,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <stdexcept>
+
+#include "common/file.hpp"
 
 namespace steerdns::health {
 
@@ -142,18 +143,7 @@ void save_overrides(const std::string& path, const Overrides& o) {
   const std::string text =
       "# steerdns overrides: regions and VIPs forced up or down (written by the admin API)\n" +
       common::emit_yaml(sections);
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::trunc);
-    file << text;
-    file.flush();
-    if (!file) throw std::runtime_error(temporary + ": cannot write: " + std::strerror(errno));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(temporary.c_str());
-    throw std::runtime_error(path + ": cannot replace: " + std::strerror(err));
-  }
+  common::replace_file(path, text);
 }
 
 std::string state_folder_error(const std::string& path) {

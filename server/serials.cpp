@@ -3,13 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <fstream>
+#include <filesystem>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <vector>
 
+#include "common/file.hpp"
 #include "common/load_error.hpp"
 #include "common/yaml.hpp"
 
@@ -17,8 +16,7 @@ namespace steerdns::server {
 
 std::string serials_path(const std::string& state_file) {
   if (state_file.empty()) return {};
-  const auto slash = state_file.rfind('/');
-  return (slash == std::string::npos ? std::string() : state_file.substr(0, slash + 1)) + "serials.yaml";
+  return (std::filesystem::path(state_file).parent_path() / "serials.yaml").string();
 }
 
 SerialMemory::SerialMemory(std::string path) : path_(std::move(path)) {
@@ -66,13 +64,10 @@ void SerialMemory::save() const {
   const std::string text =
       "# steerdns: the last `serial: auto` of each zone and its content's digest (written by steerdns)\n" +
       common::emit_yaml({{"zones", entries}});
-  const std::string temporary = path_ + ".tmp";
-  std::ofstream file(temporary, std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file || std::rename(temporary.c_str(), path_.c_str()) != 0) {
-    spdlog::warn("zones: cannot keep the auto serials in {}: {}", path_, std::strerror(errno));
-    std::remove(temporary.c_str());
+  try {
+    common::replace_file(path_, text);
+  } catch (const std::exception& e) {
+    spdlog::warn("zones: cannot keep the auto serials: {}", e.what());
   }
 }
 

@@ -48,19 +48,8 @@ void Prober::Impl::publish_if_dirty() {
 
 Status Prober::Impl::make_status() const {
   Status out;
-  out.overrides = registry.overrides();
-  for (auto* map : {&out.overrides.regions, &out.overrides.vips}) {
-    const bool region = map == &out.overrides.regions;
-    for (auto it = map->begin(); it != map->end();) {
-      if (region ? registry.known_region(it->first) : registry.known_vip(it->first)) {
-        ++it;
-        continue;
-      }
-      out.ignored.push_back((region ? "region " : "VIP ") + it->first);
-      out.overrides.notes.erase(note_key(region, it->first));
-      it = map->erase(it);
-    }
-  }
+  out.overrides = registry.known_overrides();
+  out.ignored = registry.unknown_overrides();
   out.state_problems = state_problems;
   const auto steady_now = Clock::now();
   const auto wall_now = std::chrono::system_clock::now();

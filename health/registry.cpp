@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <set>
 #include <stdexcept>
 
 #include "common/file.hpp"
@@ -242,14 +241,24 @@ bool Registry::known_vip(const std::string& address) const {
 }
 
 std::vector<std::string> Registry::unknown_overrides() const {
-  std::set<std::string> vips;
-  for (const auto& e : entries_)
-    if (e.in_use) vips.insert(e.vip);
   std::vector<std::string> out;
   for (const auto& [name, overridden] : overrides_.regions)
-    if (!current_regions_.count(name)) out.push_back("region " + name);
+    if (!known_region(name)) out.push_back("region " + name);
   for (const auto& [name, overridden] : overrides_.vips)
-    if (!vips.count(name)) out.push_back("VIP " + name);
+    if (!known_vip(name)) out.push_back("VIP " + name);
+  return out;
+}
+
+Overrides Registry::known_overrides() const {
+  Overrides out = overrides_;
+  for (const bool region : {true, false}) {
+    auto& map = region ? out.regions : out.vips;
+    std::erase_if(map, [&](const auto& item) {
+      if (region ? known_region(item.first) : known_vip(item.first)) return false;
+      out.notes.erase(note_key(region, item.first));
+      return true;
+    });
+  }
   return out;
 }
 

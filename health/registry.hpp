@@ -157,6 +157,8 @@ class Registry {
   // Overrides that no current target or region matches ("region NAME",
   // "VIP ADDRESS"): they are not applied.
   std::vector<std::string> unknown_overrides() const;
+  // The overrides that do match (what the table applies), notes included.
+  Overrides known_overrides() const;
   // Whether an override of that name matches a current region or VIP.
   bool known_region(const std::string& name) const;
   bool known_vip(const std::string& address) const;
